@@ -4,11 +4,13 @@
 
 # %% ../nbs/09_cli.ipynb #0802671b
 from __future__ import annotations
-import argparse, sys
+import argparse, json, sys, traceback
 import dpti
+from .privacy import PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMPLINGS, DPSGD_ACCOUNTANTS, DPAGG_ACCOUNTANTS
 
 # %% auto #0
-__all__ = ['build_parser', 'main']
+__all__ = ['COMMANDS', 'USAGE_ERRORS', 'build_parser', 'command', 'main', 'exit_code', 'report_error', 'emit', 'add_account',
+           'dpsgd_config', 'dpagg_config', 'run_account', 'add_ledger', 'run_ledger']
 
 # %% ../nbs/09_cli.ipynb #bd288b3b
 def build_parser() -> argparse.ArgumentParser:
@@ -16,10 +18,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='dpti', description='Differentially private Textual Inversion for diffusion models.')
     parser.add_argument('--version', action='version', version=f'dpti {dpti.__version__}')
     parser.add_argument('--debug', action='store_true', help='show full tracebacks on errors')
-    parser.add_subparsers(dest='command', metavar='COMMAND')
+    commands = parser.add_subparsers(dest='command', metavar='COMMAND')
+    for add in COMMANDS: add(commands)
     return parser
 
-# %% ../nbs/09_cli.ipynb #c3cedd93
+# %% ../nbs/09_cli.ipynb #7b93c4e6
+COMMANDS = []
+
+def command(add):
+    "Register `add(subparsers)` as a sub-command of `dpti`."
+    COMMANDS.append(add)
+    return add
+
 def main(argv: list[str] | None = None) -> int:
     "Run `dpti` with `argv` (default: `sys.argv[1:]`) and return the exit code."
     parser = build_parser()
@@ -27,4 +37,110 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return args.handler(args)
+    try: return args.handler(args)
+    except (ValueError, OSError) as error: return report_error(error, args.debug)
+
+# %% ../nbs/09_cli.ipynb #ba27ceb2
+USAGE_ERRORS = (PrivacyError,)
+
+def exit_code(error: BaseException) -> int:
+    "The exit code for `error`: 2 for usage errors, 1 for runtime errors."
+    return 2 if isinstance(error, USAGE_ERRORS) else 1
+
+def report_error(error: BaseException, debug: bool = False) -> int:
+    "Print `error` as one line on stderr (plus the traceback under `debug`) and return its exit code."
+    if debug: traceback.print_exception(error)
+    print(f"dpti: error: {error}", file=sys.stderr)
+    return exit_code(error)
+
+# %% ../nbs/09_cli.ipynb #0a84c467
+def emit(result: dict, as_json: bool) -> None:
+    "Print `result` as JSON or as aligned `key: value` lines."
+    if as_json: print(json.dumps(result)); return
+    width = max(map(len, result))
+    for key, value in result.items():
+        if not isinstance(value, dict): print(f"{key:>{width}}: {value}")
+
+# %% ../nbs/09_cli.ipynb #be707572
+@command
+def add_account(commands) -> None:
+    "Register `dpti account`."
+    p = commands.add_parser('account', help='compute epsilon or the noise multiplier for a planned run',
+                            epilog='example: dpti account --method dpagg-ti --n 100 --m 20 --epsilon 1 --delta 1e-4 --norm 1 --json')
+    p.add_argument('--method', choices=['dp-ti', 'dpagg-ti'], required=True)
+    p.add_argument('--n', type=int, required=True, help='number of private images (records)')
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument('--batch-size', type=float, help='dp-ti: expected Poisson batch size')
+    rate.add_argument('--sample-rate', type=float, help='dp-ti: Poisson sampling rate q')
+    p.add_argument('--steps', type=int, help='dp-ti: number of noisy steps')
+    p.add_argument('--m', type=int, help='dpagg-ti: number of per-image embeddings aggregated')
+    p.add_argument('--norm', type=float, default=1.0, help='dpagg-ti: norm C of each normalised embedding')
+    p.add_argument('--max-grad-norm', type=float, default=1.0, help='dp-ti: clipping norm C')
+    p.add_argument('--sampling', choices=SAMPLINGS, default='without-replacement', help='dpagg-ti: how the m images are drawn')
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument('--epsilon', type=float, help='target epsilon: find the noise multiplier')
+    target.add_argument('--noise-multiplier', type=float, help='noise multiplier: compute epsilon')
+    p.add_argument('--delta', type=float, required=True)
+    p.add_argument('--accountant', choices=sorted(set(DPSGD_ACCOUNTANTS) | set(DPAGG_ACCOUNTANTS)),
+                   help='default: prv for dp-ti, rdp for dpagg-ti')
+    p.add_argument('--allow-large-delta', action='store_true', help='accept delta >= 1/n (not recommended)')
+    p.add_argument('--json', action='store_true', help='print one JSON object')
+    p.set_defaults(handler=run_account)
+
+# %% ../nbs/09_cli.ipynb #26d82738
+def _require(args, *names: str) -> None:
+    "Refuse a missing per-method argument with a usage error."
+    for name in names:
+        if getattr(args, name) is None: raise PrivacyError(f"--{name.replace('_', '-')} is required for --method {args.method}")
+
+def dpsgd_config(args) -> DPSGDConfig:
+    "The DP-TI config described by `dpti account` arguments."
+    _require(args, 'steps')
+    if args.sample_rate is None and args.batch_size is None: raise PrivacyError('--batch-size or --sample-rate is required for --method dp-ti')
+    sample_rate = args.sample_rate if args.sample_rate is not None else args.batch_size / args.n
+    accountant = args.accountant or 'prv'
+    if args.epsilon is not None:
+        dpti.privacy.check_privacy_args(epsilon=args.epsilon, delta=args.delta, n=args.n, sample_rate=sample_rate, steps=args.steps,
+                                        allow_large_delta=args.allow_large_delta)
+        return DPSGDConfig.for_epsilon(args.epsilon, args.delta, sample_rate, args.steps, args.max_grad_norm, accountant)
+    return DPSGDConfig(args.noise_multiplier, sample_rate, args.steps, args.delta, args.max_grad_norm, accountant)
+
+def dpagg_config(args) -> DPAggConfig:
+    "The DPAgg-TI config described by `dpti account` arguments."
+    _require(args, 'm')
+    kw = dict(sampling=args.sampling, accountant=args.accountant or 'rdp', allow_large_delta=args.allow_large_delta)
+    if args.epsilon is not None:
+        dpti.privacy.check_privacy_args(epsilon=args.epsilon, delta=args.delta, n=args.n, m=args.m, allow_large_delta=args.allow_large_delta)
+        return DPAggConfig.for_epsilon(args.epsilon, args.delta, args.n, args.m, args.norm, **kw)
+    return DPAggConfig(args.n, args.m, args.norm, args.noise_multiplier, args.delta, **kw)
+
+def run_account(args) -> int:
+    "`dpti account`: print the privacy report of the planned run."
+    if args.method == 'dp-ti': report = dpsgd_config(args).report(n=args.n, allow_large_delta=args.allow_large_delta)
+    else: report = dpagg_config(args).report()
+    emit({k: v for k, v in report.to_dict().items() if v is not None}, args.json)
+    return 0
+
+# %% ../nbs/09_cli.ipynb #ca827f87
+@command
+def add_ledger(commands) -> None:
+    "Register `dpti ledger`."
+    p = commands.add_parser('ledger', help='list the private releases made on a dataset and their composed epsilon',
+                            epilog='example: dpti ledger --data my_images --delta 1e-5')
+    p.add_argument('--data', required=True, help='the private image folder')
+    p.add_argument('--delta', type=float, help='delta of the composed total (default: the sum of the releases\' deltas)')
+    p.add_argument('--ledger-dir', help='where ledgers live (default: $DPTI_LEDGER_DIR or ~/.cache/dpti/ledger)')
+    p.add_argument('--json', action='store_true')
+    p.set_defaults(handler=run_ledger)
+
+def run_ledger(args) -> int:
+    "`dpti ledger`: print the releases recorded for `--data` and their composed ε."
+    ledger = PrivacyLedger.for_dataset([args.data], root=args.ledger_dir)
+    releases = [{k: r.to_dict()[k] for k in ('method', 'epsilon', 'delta', 'adjacency')} for r in ledger.reports]
+    if not releases: total = {'epsilon': 0.0, 'delta': 0.0, 'releases': 0}
+    else: total = ledger.total(args.delta if args.delta is not None else sum(r['delta'] for r in releases))
+    if args.json: print(json.dumps({'fingerprint': ledger.fingerprint, 'releases': releases, 'total': total}))
+    else:
+        for i, r in enumerate(releases): print(f"{i}: {r['method']} epsilon={r['epsilon']:.4g} delta={r['delta']:.3g} ({r['adjacency']})")
+        print(f"total: epsilon={total['epsilon']:.4g} delta={total['delta']:.3g} over {len(releases)} release(s)")
+    return 0
