@@ -279,7 +279,7 @@ def add_placeholder_tokens(pipe_or_pair: Any, placeholder_token: str, num_vector
     "Add `num_vectors` tokens for `placeholder_token` to every text encoder, initialised from `initializer_token`."
     tokens, pairs = placeholder_tokens(placeholder_token, num_vectors), text_encoder_pairs(pipe_or_pair)
     for tokenizer, _ in pairs:
-        taken = [t for t in tokens if t in tokenizer.get_vocab()]
+        taken = [t for t in tokens if t in tokenizer.get_vocab() or t + '</w>' in tokenizer.get_vocab()]  # CLIP words end in </w>
         if taken: raise PlaceholderExistsError(f'placeholder_token {taken[0]!r} is already in the vocabulary; choose a new word such as "<my-style>"')
     ids, inits = [], []
     for tokenizer, text_encoder in pairs:

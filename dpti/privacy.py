@@ -135,6 +135,9 @@ def calibrate_noise_multiplier(epsilon_of: Callable[[float], float], target_epsi
     cache = {}
     def eps(s):
         if s not in cache: cache[s] = epsilon_of(s)
+        if not cache[s] > 0:
+            raise PrivacyError(f"target_epsilon={target_epsilon} is unreachable{what}: the accountant returns epsilon={cache[s]} at noise multiplier {s:.3g}, "
+                               "below its numerical resolution; raise target_epsilon")
         return cache[s]
     hi = start
     while eps(hi) > target_epsilon:
