@@ -4,13 +4,27 @@
 
 # %% ../nbs/09_cli.ipynb #0802671b
 from __future__ import annotations
-import argparse, json, sys, traceback
+import argparse, dataclasses, json, logging, os, sys, tempfile, traceback
+os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error')  # a command prints its own errors; library advice goes to --debug
+from pathlib import Path
+import torch
+from tqdm.auto import tqdm
 import dpti
+from .privacy import check_privacy_args
+from .data import load_images, load_templates
+from .models import load_pipeline, pipeline_info, save_embeddings, load_embeddings_into
+from .ti import TIConfig, train_ti
+from .dp_ti import train_dp_ti, default_delta
+from .dpagg import train_dpagg_ti
+from .audit import run_audit
 from .privacy import PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMPLINGS, DPSGD_ACCOUNTANTS, DPAGG_ACCOUNTANTS
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USAGE_ERRORS', 'build_parser', 'command', 'main', 'exit_code', 'report_error', 'emit', 'add_account',
-           'dpsgd_config', 'dpagg_config', 'run_account', 'add_ledger', 'run_ledger']
+__all__ = ['COMMANDS', 'USAGE_ERRORS', 'TI_FIELDS', 'build_parser', 'command', 'main', 'quiet_libraries', 'exit_code',
+           'report_error', 'emit', 'read_config_file', 'apply_config_file', 'save_effective_config',
+           'atomic_write_text', 'add_account', 'dpsgd_config', 'dpagg_config', 'run_account', 'add_ledger',
+           'run_ledger', 'add_train', 'ti_config', 'refuse_existing', 'train_method', 'run_train', 'add_generate',
+           'run_generate', 'add_audit', 'run_audit_command']
 
 # %% ../nbs/09_cli.ipynb #bd288b3b
 def build_parser() -> argparse.ArgumentParser:
@@ -33,12 +47,22 @@ def command(add):
 def main(argv: list[str] | None = None) -> int:
     "Run `dpti` with `argv` (default: `sys.argv[1:]`) and return the exit code."
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try: args = apply_config_file(parser, sys.argv[1:] if argv is None else argv)
+    except (ValueError, OSError) as error: return report_error(error, debug=False)
     if args.command is None:
         parser.print_help()
         return 0
+    quiet_libraries(args.debug)
     try: return args.handler(args)
-    except (ValueError, OSError) as error: return report_error(error, args.debug)
+    except torch.OutOfMemoryError as error:
+        return report_error(RuntimeError('out of memory; lower --batch-size, use --gradient-checkpointing or --mixed-precision bf16'), args.debug)
+    except (ValueError, OSError, RuntimeError) as error: return report_error(error, args.debug)
+
+# %% ../nbs/09_cli.ipynb #eed48a6d
+def quiet_libraries(debug: bool) -> None:
+    "Show library warnings only under `--debug`."
+    level = logging.INFO if debug else logging.ERROR
+    for name in ('absl', 'transformers', 'diffusers'): logging.getLogger(name).setLevel(level)
 
 # %% ../nbs/09_cli.ipynb #ba27ceb2
 USAGE_ERRORS = (PrivacyError,)
@@ -60,6 +84,56 @@ def emit(result: dict, as_json: bool) -> None:
     width = max(map(len, result))
     for key, value in result.items():
         if not isinstance(value, dict): print(f"{key:>{width}}: {value}")
+
+# %% ../nbs/09_cli.ipynb #22b63811
+def read_config_file(path: str | os.PathLike) -> dict:
+    "The options in a TOML or YAML file, with `-` in keys turned into `_`."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    if path.suffix == '.toml':
+        import tomllib
+        data = tomllib.loads(path.read_text())
+    elif path.suffix in ('.yaml', '.yml'):
+        import yaml
+        data = yaml.safe_load(path.read_text()) or {}
+    else: raise ValueError(f"config file {str(path)!r} must end in .toml, .yaml or .yml")
+    if not isinstance(data, dict): raise ValueError(f"config file {str(path)!r} must hold a table of options")
+    return {k.replace('-', '_'): v for k, v in data.items()}
+
+def _config_path(argv: list[str]) -> str | None:
+    "The value of `--config` in `argv`, if any."
+    for i, arg in enumerate(argv):
+        if arg == '--config' and i + 1 < len(argv): return argv[i + 1]
+        if arg.startswith('--config='): return arg.split('=', 1)[1]
+    return None
+
+def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    "Parse `argv` with defaults taken from the file named by `--config` (flags still win)."
+    path = _config_path(argv)
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+    sub = next((commands[a] for a in argv if a in commands), None)
+    if path is not None and sub is not None:
+        options = read_config_file(path)
+        actions = {a.dest: a for a in sub._actions} | {o.lstrip('-').replace('-', '_'): a for a in sub._actions for o in a.option_strings}
+        if unknown := sorted(set(options) - set(actions)): raise ValueError(f"config file {path!r} has unknown option(s) {', '.join(unknown)}")
+        for name in options: actions[name].required = False
+        sub.set_defaults(**{actions[name].dest: value for name, value in options.items()})
+    return parser.parse_args(argv)
+
+def save_effective_config(args: argparse.Namespace, out: Path) -> Path:
+    "Write the options a run used to `out/dpti_config.json`."
+    skip = {'handler', 'config', 'debug'}
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in skip}
+    return atomic_write_text(out / 'dpti_config.json', json.dumps(options, indent=2, default=str))
+
+# %% ../nbs/09_cli.ipynb #32fa63e7
+def atomic_write_text(path: Path, text: str) -> Path:
+    "Write `text` to `path` through a temporary file and `os.replace`."
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    with os.fdopen(fd, 'w') as f: f.write(text)
+    os.replace(tmp, path)
+    return path
 
 # %% ../nbs/09_cli.ipynb #be707572
 @command
@@ -143,4 +217,197 @@ def run_ledger(args) -> int:
     else:
         for i, r in enumerate(releases): print(f"{i}: {r['method']} epsilon={r['epsilon']:.4g} delta={r['delta']:.3g} ({r['adjacency']})")
         print(f"total: epsilon={total['epsilon']:.4g} delta={total['delta']:.3g} over {len(releases)} release(s)")
+    return 0
+
+# %% ../nbs/09_cli.ipynb #3c89c7a7
+def _add_common(p: argparse.ArgumentParser) -> None:
+    "Options every model-using command shares."
+    p.add_argument('--model', default='tiny-random', help='Hub id, local folder, or tiny-random | tiny-random-xl | sd15-random | toy')
+    p.add_argument('--revision', help='model revision (Hub ids)')
+    p.add_argument('--device', help='cpu, cuda, cuda:1, ... (default: cuda if available)')
+    p.add_argument('--dtype', choices=['fp32', 'fp16', 'bf16'], help='weights dtype (default: the checkpoint\'s)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--config', help='TOML or YAML file with options (flags win)')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing result in --out')
+    p.add_argument('--quiet', action='store_true', help='no progress bars or summaries')
+    p.add_argument('--json', action='store_true', help='print one JSON object')
+
+def _add_ti_options(p: argparse.ArgumentParser) -> None:
+    "Textual Inversion options, named as in diffusers' textual_inversion.py."
+    g = p.add_argument_group('textual inversion')
+    g.add_argument('--placeholder-token', default='<my-style>')
+    g.add_argument('--initializer-token', default='style')
+    g.add_argument('--num-vectors', type=int, default=1)
+    g.add_argument('--learnable-property', choices=['style', 'object'], default='style')
+    g.add_argument('--resolution', type=int, help='default: the model\'s native resolution')
+    g.add_argument('--steps', type=int, default=500, dest='max_train_steps', help='optimiser steps (per image for dpagg-ti)')
+    g.add_argument('--batch-size', type=int, default=4, dest='train_batch_size', help='(expected) batch size')
+    g.add_argument('--gradient-accumulation-steps', type=int, default=1)
+    g.add_argument('--learning-rate', type=float, default=5e-3)
+    g.add_argument('--no-scale-lr', dest='scale_lr', action='store_false', help='do not multiply the lr by the batch size')
+    g.add_argument('--lr-scheduler', default='constant')
+    g.add_argument('--lr-warmup-steps', type=int, default=0)
+    g.add_argument('--mixed-precision', choices=['no', 'fp16', 'bf16'], default='no')
+    g.add_argument('--gradient-checkpointing', action='store_true')
+    g.add_argument('--snr-gamma', type=float)
+    g.add_argument('--augmentation-multiplicity', type=int, default=1, help='K draws averaged inside each image\'s gradient')
+    g.add_argument('--num-views', type=int, default=8, help='augmented views per image')
+    g.add_argument('--templates', help='file of prompt templates, one per line with {}')
+    g.add_argument('--validation-prompt')
+
+# %% ../nbs/09_cli.ipynb #b1674747
+@command
+def add_train(commands) -> None:
+    "Register `dpti train`."
+    p = commands.add_parser('train', help='learn a (private) Textual Inversion embedding from an image folder',
+                            epilog='example: dpti train --method dpagg-ti --model tiny-random --data imgs --out out --m 8 --epsilon 1 --delta 1e-3')
+    p.add_argument('--method', choices=['ti', 'dp-ti', 'dpagg-ti'], required=True)
+    p.add_argument('--data', required=True, help='folder of private images')
+    p.add_argument('--out', required=True, help='output folder')
+    p.add_argument('--unit', choices=['image', 'contributor'], default='image', help='privacy unit: an image, or a sub-folder')
+    p.add_argument('--skip-bad', action='store_true', help='skip unreadable images (each is named in a warning)')
+    _add_common(p); _add_ti_options(p)
+    g = p.add_argument_group('privacy')
+    g.add_argument('--epsilon', type=float, help='target epsilon (calibrates the noise)')
+    g.add_argument('--delta', type=float)
+    g.add_argument('--noise-multiplier', type=float, help='instead of --epsilon')
+    g.add_argument('--accountant', help='dp-ti: prv | rdp | pld (default prv); dpagg-ti: rdp | pld | prv (default rdp)')
+    g.add_argument('--allow-large-delta', action='store_true')
+    g.add_argument('--secure-rng', action='store_true', help='draw privacy noise and samples from OS entropy (not reproducible)')
+    g.add_argument('--max-grad-norm', type=float, default=1.0, help='dp-ti: clipping norm C')
+    g.add_argument('--sample-rate', type=float, help='dp-ti: Poisson rate (default batch-size / n)')
+    g.add_argument('--checkpoint-dir', help='dp-ti: save resumable checkpoints here')
+    g.add_argument('--resume', action='store_true', help='dp-ti: resume from --checkpoint-dir')
+    g.add_argument('--m', type=int, help='dpagg-ti: images drawn and aggregated')
+    g.add_argument('--norm', default='initializer', help='dpagg-ti: norm C of each per-image embedding (number or "initializer")')
+    g.add_argument('--sampling', choices=SAMPLINGS, default='without-replacement', help='dpagg-ti')
+    g.add_argument('--center', choices=['none', 'initializer', 'vocabulary-mean'], default='initializer', help='dpagg-ti: public centre')
+    g.add_argument('--save-per-image', help='dpagg-ti: ALSO write the per-image embeddings here (NOT private)')
+    g.add_argument('--budget-cap', type=float, help='refuse a release that takes the dataset\'s composed epsilon above this')
+    g.add_argument('--force-budget', action='store_true', help='record the release even above --budget-cap')
+    g.add_argument('--ledger-dir', help='where privacy ledgers live')
+    p.add_argument('--a1111', action='store_true', help='also write an A1111 .pt file')
+    p.set_defaults(handler=run_train)
+
+# %% ../nbs/09_cli.ipynb #cc8546e5
+TI_FIELDS = [f.name for f in dataclasses.fields(TIConfig)]
+
+def ti_config(args: argparse.Namespace, resolution: int) -> TIConfig:
+    "The `TIConfig` described by `dpti train` arguments."
+    options = {k: getattr(args, k) for k in TI_FIELDS if getattr(args, k, None) is not None}
+    options['resolution'] = args.resolution or resolution
+    if args.templates: options['templates'] = tuple(load_templates(args.templates))
+    return TIConfig(**options)
+
+def refuse_existing(out: Path, overwrite: bool) -> None:
+    "Refuse to run when `out` already holds a result, unless `overwrite`."
+    if not overwrite and (out / 'learned_embeds.safetensors').exists():
+        raise FileExistsError(f"{out} already holds a result (learned_embeds.safetensors); pass --overwrite or choose another --out")
+
+def train_method(args: argparse.Namespace, pipe, dataset, config: TIConfig):
+    "Train with `args.method`; returns (embedding [k, d], privacy report or None)."
+    progress = not args.quiet
+    if args.method == 'ti': return train_ti(pipe, dataset, config, progress=progress).embeddings, None
+    if args.method == 'dp-ti':
+        if args.epsilon is None and args.noise_multiplier is None: raise PrivacyError('--epsilon (or --noise-multiplier) is required for --method dp-ti; use --method ti for a non-private run')
+        privacy = None
+        if args.noise_multiplier is not None:
+            q = args.sample_rate or config.train_batch_size * config.gradient_accumulation_steps / len(dataset)
+            privacy = DPSGDConfig(args.noise_multiplier, q, config.max_train_steps, args.delta or default_delta(len(dataset)), args.max_grad_norm, args.accountant or 'prv')
+        result = train_dp_ti(pipe, dataset, config, privacy=privacy, target_epsilon=args.epsilon, delta=None if privacy else args.delta,
+                             sample_rate=None if privacy else args.sample_rate, max_grad_norm=args.max_grad_norm, accountant=args.accountant or 'prv',
+                             secure_rng=args.secure_rng, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                             allow_large_delta=args.allow_large_delta, progress=progress)
+        return result.embeddings, result.report
+    _require(args, 'm')
+    norm = args.norm if args.norm == 'initializer' else float(args.norm)
+    result = train_dpagg_ti(pipe, dataset, config, args.m, target_epsilon=args.epsilon, delta=args.delta, noise_multiplier=args.noise_multiplier,
+                            norm=norm, sampling=args.sampling, center=args.center, accountant=args.accountant or 'rdp',
+                            allow_large_delta=args.allow_large_delta, secure_rng=args.secure_rng, seed=args.seed,
+                            batch_size=config.train_batch_size, save_per_image=args.save_per_image, progress=progress)
+    return result.embedding, result.report
+
+def run_train(args: argparse.Namespace) -> int:
+    "`dpti train`: train, record the release in the ledger, write the embedding, report and config."
+    out = Path(args.out)
+    refuse_existing(out, args.overwrite)
+    if args.method != 'ti': check_privacy_args(epsilon=args.epsilon, delta=args.delta, m=args.m, noise_multiplier=args.noise_multiplier)
+    if args.resume: _require(args, 'checkpoint_dir')
+    pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
+    resolution = pipeline_info(pipe).resolution
+    dataset = load_images(args.data, args.resolution or resolution, unit=args.unit, skip_bad=args.skip_bad)
+    embedding, report = train_method(args, pipe, dataset, ti_config(args, resolution))
+    if report is not None:
+        PrivacyLedger.for_dataset([args.data], root=args.ledger_dir).record(report, cap=args.budget_cap, force=args.force_budget)
+    path = save_embeddings(out, {args.placeholder_token: embedding}, report=report, a1111=args.a1111, overwrite=args.overwrite)
+    save_effective_config(args, out)
+    summary = {'method': args.method, 'embeddings': str(path), 'placeholder_token': args.placeholder_token, 'n': len(dataset)}
+    if report is not None: summary |= {'epsilon': report.epsilon, 'delta': report.delta, 'noise_multiplier': report.noise_multiplier}
+    if not args.quiet or args.json: emit(summary, args.json)
+    return 0
+
+# %% ../nbs/09_cli.ipynb #c9f09cc2
+@command
+def add_generate(commands) -> None:
+    "Register `dpti generate`."
+    p = commands.add_parser('generate', help='generate images with a learned embedding',
+                            epilog='example: dpti generate --model tiny-random --embeds out/learned_embeds.safetensors --prompt "a cup in the style of {}" -n 4 --out imgs')
+    p.add_argument('--embeds', help='learned_embeds.safetensors (or a folder holding it); omit for the base model')
+    p.add_argument('--prompt', required=True, help='text prompt; {} is replaced by the learned token')
+    p.add_argument('-n', '--num-images', type=int, default=4)
+    p.add_argument('--out', required=True, help='output folder for PNG files')
+    p.add_argument('--num-inference-steps', type=int, default=30)
+    p.add_argument('--guidance-scale', type=float, default=7.5)
+    _add_common(p)
+    p.set_defaults(handler=run_generate)
+
+def run_generate(args: argparse.Namespace) -> int:
+    "`dpti generate`: write `-n` images of `--prompt`, image i seeded with `seed + i`."
+    out = Path(args.out)
+    names = [out / f'{i:04d}.png' for i in range(args.num_images)]
+    if not args.overwrite and (existing := [p for p in names if p.exists()]): raise FileExistsError(f"{existing[0]} exists; pass --overwrite or choose another --out")
+    pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
+    token = load_embeddings_into(pipe, args.embeds) if args.embeds else None
+    if '{}' in args.prompt and token is None: raise ValueError('the prompt has {} but no --embeds was given')
+    prompt = args.prompt.replace('{}', token) if token else args.prompt
+    out.mkdir(parents=True, exist_ok=True)
+    for i, path in enumerate(tqdm(names, desc='generate', disable=args.quiet)):
+        generator = torch.Generator(pipe.device).manual_seed(args.seed + i)
+        image = pipe(prompt, num_inference_steps=args.num_inference_steps, guidance_scale=args.guidance_scale, generator=generator).images[0]
+        fd, tmp = tempfile.mkstemp(dir=out, suffix='.png'); os.close(fd)
+        image.save(tmp); os.replace(tmp, path)
+    save_effective_config(args, out)
+    if not args.quiet or args.json: emit({'prompt': prompt, 'images': [str(p) for p in names]}, args.json)
+    return 0
+
+# %% ../nbs/09_cli.ipynb #f91bd982
+@command
+def add_audit(commands) -> None:
+    "Register `dpti audit`."
+    p = commands.add_parser('audit', help='empirical lower bound on epsilon from the real mechanism',
+                            epilog='example: dpti audit --method dpagg-ti --epsilon 1 --delta 1e-5 --trials 2000 --json')
+    p.add_argument('--method', choices=['dpagg-ti', 'dp-ti'], required=True)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument('--epsilon', type=float, help='claimed epsilon (calibrates the noise)')
+    target.add_argument('--noise-multiplier', type=float)
+    p.add_argument('--delta', type=float, required=True)
+    p.add_argument('--trials', type=int, default=5000, help='runs on each of the two neighbouring datasets')
+    p.add_argument('--n', type=int, default=10)
+    p.add_argument('--m', type=int, default=8, help='dpagg-ti')
+    p.add_argument('--sampling', choices=SAMPLINGS, default='without-replacement', help='dpagg-ti')
+    p.add_argument('--sample-rate', type=float, default=0.1, help='dp-ti')
+    p.add_argument('--steps', type=int, default=100, help='dp-ti')
+    p.add_argument('--accountant', help='default: rdp for dpagg-ti, prv for dp-ti')
+    p.add_argument('--confidence', type=float, default=0.95)
+    p.add_argument('--score', choices=['llr', 'sum', 'final'], default='llr', help='dp-ti: the test statistic')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--json', action='store_true')
+    p.set_defaults(handler=run_audit_command)
+
+def run_audit_command(args: argparse.Namespace) -> int:
+    "`dpti audit`: print the audit's claimed and measured epsilon."
+    result = run_audit(args.method, args.epsilon, args.delta, trials=args.trials, n=args.n, m=args.m, sampling=args.sampling,
+                       sample_rate=args.sample_rate, steps=args.steps, noise_multiplier=args.noise_multiplier, accountant=args.accountant,
+                       confidence=args.confidence, score=args.score, seed=args.seed)
+    emit(result, args.json)
     return 0

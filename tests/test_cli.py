@@ -73,3 +73,125 @@ def test_ledger_empty(tmp_path):
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out['releases'] == [] and out['total']['epsilon'] == 0.0
+
+# ---- train / generate on tiny-random: the real pipeline, the real files ----
+
+@pytest.fixture(scope='module')
+def image_folder(tmp_path_factory):
+    "Eight 32×32 striped images, a private style made in code."
+    from PIL import Image
+    folder = tmp_path_factory.mktemp('data')
+    for i in range(8):
+        im = Image.new('RGB', (32, 32), (200 + 6 * i, 40, 30))
+        for x in range(0, 32, 4):
+            for y in range(32): im.putpixel((x, y), (20, 20, 200))
+        im.save(folder / f'{i}.png')
+    return folder
+
+@pytest.fixture()
+def env(tmp_path):
+    return {'DPTI_LEDGER_DIR': str(tmp_path / 'ledger')}
+
+TRAIN = ['--model', 'tiny-random', '--steps', 2, '--batch-size', 2, '--num-views', 1, '--quiet', '--json']
+
+def _load_in_diffusers(embeds, token):
+    "Load `embeds` into a tiny pipeline with diffusers' own `load_textual_inversion` in a fresh process; returns the row's max error."
+    code = f'''
+import torch
+from safetensors.torch import load_file
+from dpti.models import load_pipeline
+pipe = load_pipeline("tiny-random")
+pipe.load_textual_inversion({str(embeds)!r})
+tid = pipe.tokenizer.convert_tokens_to_ids({token!r})
+row = pipe.text_encoder.get_input_embeddings().weight[tid]
+print(float((row - load_file({str(embeds)!r})[{token!r}][0]).abs().max()))
+'''
+    res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    return float(res.stdout.strip().splitlines()[-1])
+
+@pytest.mark.parametrize('method,extra', [
+    ('ti', []),
+    ('dp-ti', ['--epsilon', 4, '--delta', 1e-3]),
+    ('dpagg-ti', ['--m', 4, '--epsilon', 4, '--delta', 1e-3]),
+])
+def test_train_writes_loadable_files(method, extra, image_folder, tmp_path, env):
+    out = tmp_path / 'out'
+    res = dpti('train', '--method', method, '--data', image_folder, '--out', out, *TRAIN, *extra, env=env)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    files = {p.name for p in out.iterdir()}
+    assert {'learned_embeds.safetensors', 'dpti_config.json'} <= files
+    assert not any('per_image' in f for f in files), 'per-image embeddings must not be written by default'
+    if method != 'ti':
+        report = json.loads((out / 'privacy_report.json').read_text())
+        assert report['method'] == method and report['epsilon'] <= 4 and abs(report['epsilon'] - summary['epsilon']) < 1e-12
+        from dpti.privacy import PrivacyReport
+        assert abs(PrivacyReport.from_dict(report).rederive_epsilon() - report['epsilon']) < 0.02 * report['epsilon']
+        led = dpti('ledger', '--data', image_folder, '--json', env=env)
+        assert json.loads(led.stdout)['releases'][0]['method'] == method
+    assert _load_in_diffusers(out / 'learned_embeds.safetensors', '<my-style>') < 1e-6
+
+def test_generate_and_existing_output(image_folder, tmp_path, env):
+    out = tmp_path / 'out'
+    assert dpti('train', '--method', 'ti', '--data', image_folder, '--out', out, *TRAIN, env=env).returncode == 0
+    before = (out / 'learned_embeds.safetensors').read_bytes()
+    res = dpti('train', '--method', 'ti', '--data', image_folder, '--out', out, *TRAIN, env=env)
+    assert_one_line_error(res, 1, 'already holds a result', '--overwrite')
+    assert (out / 'learned_embeds.safetensors').read_bytes() == before, 'an earlier result was lost'
+    imgs = tmp_path / 'imgs'
+    res = dpti('generate', '--model', 'tiny-random', '--embeds', out / 'learned_embeds.safetensors', '--prompt', 'a cup in the style of {}',
+               '-n', 2, '--num-inference-steps', 2, '--out', imgs, '--quiet', '--json')
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)['prompt'] == 'a cup in the style of <my-style>'
+    from PIL import Image
+    assert [Image.open(imgs / f'000{i}.png').size for i in range(2)] == [(32, 32)] * 2
+
+def test_config_file(image_folder, tmp_path, env):
+    cfg = tmp_path / 'run.toml'
+    cfg.write_text('method = "ti"\nsteps = 1\nbatch-size = 2\nnum-views = 1\nlearning-rate = 0.01\n')
+    out = tmp_path / 'out'
+    res = dpti('train', '--config', cfg, '--data', image_folder, '--out', out, '--quiet', env=env)
+    assert res.returncode == 0, res.stderr
+    used = json.loads((out / 'dpti_config.json').read_text())
+    assert used['learning_rate'] == 0.01 and used['max_train_steps'] == 1
+    cfg.write_text('stepz = 1\n')
+    assert_one_line_error(dpti('train', '--config', cfg, '--method', 'ti', '--data', image_folder, '--out', out, env=env), 1, 'stepz')
+
+def _bad_folder(tmp_path, kind):
+    from PIL import Image
+    folder = tmp_path / kind; folder.mkdir()
+    if kind == 'corrupt':
+        for i in range(3): Image.new('RGB', (32, 32)).save(folder / f'{i}.png')
+        (folder / 'broken.png').write_bytes(b'\x89PNG not really')
+    return folder
+
+@pytest.mark.parametrize('args,code,needles', [
+    (['--method', 'ti', '--data', '{missing}'], 1, ['missing']),
+    (['--method', 'ti', '--data', '{empty}'], 1, ['empty']),
+    (['--method', 'ti', '--data', '{corrupt}'], 1, ['broken.png']),
+    (['--method', 'ti', '--data', '{images}', '--model', 'no-such-model'], 1, ['no-such-model']),
+    (['--method', 'ti', '--data', '{images}', '--model', 'nobody/nothing'], 1, ['nobody/nothing']),
+    (['--method', 'ti', '--data', '{images}', '--placeholder-token', 'style'], 1, ['already in the vocabulary']),
+    (['--method', 'dp-ti', '--data', '{images}', '--epsilon', 0, '--delta', 1e-3], 2, ['epsilon']),
+    (['--method', 'dp-ti', '--data', '{images}', '--epsilon', 1, '--delta', 1.5], 2, ['delta']),
+    (['--method', 'dpagg-ti', '--data', '{images}', '--m', 40, '--epsilon', 1, '--delta', 1e-3], 2, ['m=40', 'n=8']),
+    (['--method', 'dpagg-ti', '--data', '{images}', '--m', 8, '--epsilon', 1e-4, '--delta', 1e-3], 2, ['unreachable']),
+])
+def test_train_errors(args, code, needles, image_folder, tmp_path, env):
+    folders = {'missing': tmp_path / 'missing', 'empty': _bad_folder(tmp_path, 'empty'), 'corrupt': _bad_folder(tmp_path, 'corrupt'), 'images': image_folder}
+    args = [a.format(**folders) if isinstance(a, str) else a for a in args]
+    res = dpti('train', *args, '--out', tmp_path / 'out', '--steps', 1, '--batch-size', 2, '--num-views', 1, '--quiet',
+               env={**env, 'HF_HUB_OFFLINE': '1'})
+    assert_one_line_error(res, code, *needles)
+    assert not (tmp_path / 'out' / 'learned_embeds.safetensors').exists()
+
+def test_audit_lower_bound_below_claim():
+    res = dpti('audit', '--method', 'dpagg-ti', '--epsilon', 4, '--delta', 1e-5, '--n', 10, '--m', 8, '--trials', 1000, '--json')
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {'epsilon_claimed', 'epsilon_lower', 'confidence', 'trials'} <= set(out)
+    assert 3.9 <= out['epsilon_claimed'] <= 4 and 0 <= out['epsilon_lower'] <= out['epsilon_claimed'] and out['trials'] == 1000
+
+def test_audit_bad_input():
+    assert_one_line_error(dpti('audit', '--method', 'dpagg-ti', '--epsilon', -1, '--delta', 1e-5), 2, 'epsilon')

@@ -1,0 +1,61 @@
+"DP-TI across two CPU processes (torch.distributed, gloo) gives the single-process noisy gradient and embedding: the clipped sums are all-reduced and the noise is added exactly once."
+import os
+from pathlib import Path
+import pytest, torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+from dpti.dp_ti import PoissonSteps, distributed_dp_noisy_gradient, dp_noisy_gradient, train_dp_ti
+from dpti.models import load_pipeline
+from dpti.privacy import DPSGDConfig
+from dpti.ti import TIConfig
+
+WORLD = 2
+CONFIG = dict(placeholder_token='<mp>', resolution=32, train_batch_size=1, max_train_steps=3, learning_rate=0.01, scale_lr=False, num_views=2, seed=5)
+PRIVACY = DPSGDConfig(noise_multiplier=0.5, sample_rate=0.6, steps=3, delta=1e-3, max_grad_norm=0.05, accountant='rdp')
+
+def per_example_grads_fixture() -> torch.Tensor:
+    "Seven per-example gradients [7, 2, 3] of varied norms (some clipped, some not)."
+    return torch.randn(7, 2, 3, generator=torch.Generator().manual_seed(0)) * torch.linspace(0.1, 3, 7)[:, None, None]
+
+def images() -> list[torch.Tensor]:
+    return list(torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1)
+
+def worker(rank: int, tmp: str) -> None:
+    "One process: the distributed noisy gradient of its share, a private training run, a secure-RNG step's batch and noise; results saved per rank."
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', init_method=f'file://{tmp}/rendezvous', rank=rank, world_size=WORLD)
+    try:
+        grads = per_example_grads_fixture()
+        noisy = distributed_dp_noisy_gradient(grads[rank::WORLD], 1.0, 2.0, 3.5, torch.Generator().manual_seed(7))
+        pipe = load_pipeline('tiny-random', device='cpu')
+        result = train_dp_ti(pipe, images(), TIConfig(**CONFIG), privacy=PRIVACY, progress=False)
+        batch, _, generator = PoissonSteps(100, 0.5, seed=0, secure=True)(0)
+        secure = torch.cat([batch.float(), torch.randn(3, generator=generator)])   # OS-seeded on rank 0, shared with rank 1
+        save_file({'noisy': noisy, 'embedding': result.embeddings, 'secure': secure,
+                   'epsilon': torch.tensor(result.report.epsilon, dtype=torch.float64)}, f'{tmp}/rank{rank}.safetensors')
+    finally:
+        dist.destroy_process_group()
+
+@pytest.fixture(scope='module')
+def ranks(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp('mp')
+    mp.spawn(worker, args=(str(tmp),), nprocs=WORLD, join=True)
+    return [load_file(tmp / f'rank{r}.safetensors') for r in range(WORLD)]
+
+def test_noisy_gradient_equals_single_process(ranks):
+    single = dp_noisy_gradient(per_example_grads_fixture(), 1.0, 2.0, 3.5, torch.Generator().manual_seed(7))
+    for r in ranks: torch.testing.assert_close(r['noisy'], single, atol=1e-6, rtol=0)
+    no_noise = dp_noisy_gradient(per_example_grads_fixture(), 1.0, 0.0, 3.5, None)
+    assert (single - no_noise).abs().max() > 0.1          # the noise is there (once: the equality above would fail if twice)
+
+def test_training_equals_single_process(ranks):
+    single = train_dp_ti(load_pipeline('tiny-random', device='cpu'), images(), TIConfig(**CONFIG), privacy=PRIVACY, progress=False)
+    torch.testing.assert_close(ranks[0]['embedding'], ranks[1]['embedding'], atol=0, rtol=0)
+    torch.testing.assert_close(ranks[0]['embedding'], single.embeddings, atol=1e-5, rtol=0)
+    assert ranks[0]['epsilon'].item() == single.report.epsilon
+
+def test_secure_rng_keeps_processes_in_lockstep(ranks):
+    torch.testing.assert_close(ranks[0]['secure'], ranks[1]['secure'], atol=0, rtol=0)
+    seeded, _, _ = PoissonSteps(100, 0.5, seed=0)(0)
+    assert not torch.equal(ranks[0]['secure'][:-3], seeded.float())      # the OS seed, not the run's seed, drew it
