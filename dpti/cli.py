@@ -17,14 +17,17 @@ from .ti import TIConfig, train_ti
 from .dp_ti import train_dp_ti, default_delta
 from .dpagg import train_dpagg_ti
 from .audit import run_audit
+from .eval import SweepConfig, KIDScorer, PixelFeatures, inception_features, combine_scores, run_sweep, summary_table, compare_methods, describe_comparison
+from .toy import ToyDemoConfig, run_toy_demo, toy_score_fn, pretrain_toy, ToyStyleScore, load_toy_features
 from .privacy import PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMPLINGS, DPSGD_ACCOUNTANTS, DPAGG_ACCOUNTANTS
 
 # %% auto #0
-__all__ = ['COMMANDS', 'USAGE_ERRORS', 'TI_FIELDS', 'build_parser', 'command', 'main', 'quiet_libraries', 'exit_code',
-           'report_error', 'emit', 'read_config_file', 'apply_config_file', 'save_effective_config',
-           'atomic_write_text', 'add_account', 'dpsgd_config', 'dpagg_config', 'run_account', 'add_ledger',
-           'run_ledger', 'add_train', 'ti_config', 'refuse_existing', 'train_method', 'run_train', 'add_generate',
-           'run_generate', 'add_audit', 'run_audit_command']
+__all__ = ['COMMANDS', 'USAGE_ERRORS', 'OOM_HINT', 'TI_FIELDS', 'build_parser', 'command', 'main', 'quiet_libraries',
+           'is_out_of_memory', 'exit_code', 'report_error', 'emit', 'read_config_file', 'apply_config_file',
+           'save_effective_config', 'atomic_write_text', 'add_account', 'dpsgd_config', 'dpagg_config', 'run_account',
+           'add_ledger', 'run_ledger', 'add_train', 'ti_config', 'refuse_existing', 'train_method', 'run_train',
+           'add_generate', 'run_generate', 'add_audit', 'run_audit_command', 'add_sweep', 'sweep_score_fn',
+           'run_sweep_command', 'report_sweep', 'add_demo', 'run_demo', 'add_toy', 'run_toy_pretrain']
 
 # %% ../nbs/09_cli.ipynb #bd288b3b
 def build_parser() -> argparse.ArgumentParser:
@@ -54,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     quiet_libraries(args.debug)
     try: return args.handler(args)
-    except torch.OutOfMemoryError as error:
-        return report_error(RuntimeError('out of memory; lower --batch-size, use --gradient-checkpointing or --mixed-precision bf16'), args.debug)
-    except (ValueError, OSError, RuntimeError) as error: return report_error(error, args.debug)
+    except (ValueError, OSError, RuntimeError, MemoryError) as error:
+        if is_out_of_memory(error): error = RuntimeError(OOM_HINT)
+        return report_error(error, args.debug)
 
 # %% ../nbs/09_cli.ipynb #eed48a6d
 def quiet_libraries(debug: bool) -> None:
@@ -66,6 +69,12 @@ def quiet_libraries(debug: bool) -> None:
 
 # %% ../nbs/09_cli.ipynb #ba27ceb2
 USAGE_ERRORS = (PrivacyError,)
+OOM_HINT = 'out of memory; lower --batch-size or --resolution, use --gradient-checkpointing or --mixed-precision bf16'
+
+def is_out_of_memory(error: BaseException) -> bool:
+    "Whether `error` is an allocation failure: CUDA's `OutOfMemoryError`, Python's `MemoryError`, or the CPU allocator's RuntimeError."
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)): return True
+    return isinstance(error, RuntimeError) and any(s in str(error) for s in ("can't allocate memory", 'not enough memory', 'out of memory'))
 
 def exit_code(error: BaseException) -> int:
     "The exit code for `error`: 2 for usage errors, 1 for runtime errors."
@@ -410,4 +419,124 @@ def run_audit_command(args: argparse.Namespace) -> int:
                        sample_rate=args.sample_rate, steps=args.steps, noise_multiplier=args.noise_multiplier, accountant=args.accountant,
                        confidence=args.confidence, score=args.score, seed=args.seed)
     emit(result, args.json)
+    return 0
+
+# %% ../nbs/09_cli.ipynb #2e28b357
+def _csv(cast):
+    "An argparse type: comma-separated values cast with `cast`."
+    return lambda text: tuple(cast(v.strip()) for v in text.split(',') if v.strip())
+
+@command
+def add_sweep(commands) -> None:
+    "Register `dpti sweep`."
+    p = commands.add_parser('sweep', help='privacy–utility sweep: methods × epsilon × seeds → results.csv, privacy_utility.png, grids.png',
+                            epilog='example: dpti sweep --model toy --data icons --toy-style private-a --epsilons 1,4 --seeds 3 --out sweep')
+    p.add_argument('--data', required=True, help='folder of private images')
+    p.add_argument('--out', required=True, help='output folder')
+    p.add_argument('--methods', type=_csv(str), default=('base', 'ti', 'dp-ti', 'dpagg-ti'), help='comma-separated: base,ti,dp-ti,dpagg-ti')
+    p.add_argument('--epsilons', type=_csv(float), default=(0.5, 1.0, 2.0, 4.0, 8.0), help='comma-separated, e.g. 0.5,1,2,4,8')
+    p.add_argument('--seeds', type=int, default=3, help='training seeds per cell')
+    p.add_argument('--delta', type=float, help='default: dpti\'s default_delta(n)')
+    p.add_argument('--prompts', type=lambda t: tuple(x.strip() for x in t.split(';') if x.strip()), help='evaluation prompts with {}, separated by ";"')
+    p.add_argument('--images-per-prompt', type=int, default=8)
+    p.add_argument('--num-inference-steps', type=int, default=25)
+    p.add_argument('--guidance-scale', type=float, default=7.5)
+    p.add_argument('--features', choices=['inception', 'toy', 'pixel'], default='inception', help='KID feature network')
+    p.add_argument('--inception-weights', help='local pt_inception-2015-12-05 weights file (offline)')
+    p.add_argument('--toy-style', help='toy model: also score the palette of this toy style (plots style_distance)')
+    p.add_argument('--m', type=int, help='dpagg-ti: images aggregated (default n)')
+    p.add_argument('--per-image-steps', type=int, help='dpagg-ti: TI steps per image (default --steps)')
+    p.add_argument('--max-grad-norm', type=float, default=1.0, help='dp-ti: clipping norm C')
+    p.add_argument('--sample-rate', type=float, help='dp-ti: Poisson rate (default batch-size / n)')
+    p.add_argument('--skip-bad', action='store_true', help='skip unreadable images (each is named in a warning)')
+    _add_common(p); _add_ti_options(p)
+    p.set_defaults(handler=run_sweep_command)
+
+def sweep_score_fn(args: argparse.Namespace, dataset):
+    "KID under `--features` against the folder's images, plus the toy palette metrics with `--toy-style`."
+    features = {'inception': lambda: inception_features(weights_path=args.inception_weights), 'toy': load_toy_features, 'pixel': PixelFeatures}
+    kid = KIDScorer((dataset.pixel_values + 1) / 2, features[args.features]())
+    return combine_scores(ToyStyleScore(args.toy_style), kid) if args.toy_style else kid
+
+def run_sweep_command(args: argparse.Namespace) -> int:
+    "`dpti sweep`: run the sweep and print its summary table."
+    out = Path(args.out)
+    if not args.overwrite and (out / 'results.csv').exists(): raise FileExistsError(f'{out} already holds a sweep (results.csv); pass --overwrite or choose another --out')
+    pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
+    resolution = pipeline_info(pipe).resolution
+    dataset = load_images(args.data, args.resolution or resolution, skip_bad=args.skip_bad)
+    config = ti_config(args, resolution)
+    dp_ti = {'max_grad_norm': args.max_grad_norm} | ({'sample_rate': args.sample_rate} if args.sample_rate else {})
+    sweep = SweepConfig(methods=args.methods, epsilons=args.epsilons + (float('inf'),), seeds=args.seeds, delta=args.delta,
+                        prompts=args.prompts or tuple(config.templates or ('a picture in the style of {}',)), images_per_prompt=args.images_per_prompt,
+                        num_inference_steps=args.num_inference_steps, guidance_scale=args.guidance_scale, dp_ti=dp_ti,
+                        dpagg_ti={'m': args.m} if args.m else {}, per_image_steps=args.per_image_steps,
+                        metric='style_distance' if args.toy_style else 'kid', better='lower')
+    score_fn = sweep_score_fn(args, dataset)
+    save_effective_config(args, out)
+    rows = run_sweep(lambda: pipe, dataset, sweep, score_fn, out, config, progress=not args.quiet)
+    return report_sweep(rows, sweep.metric, out, args)
+
+def report_sweep(rows: list[dict], metric: str, out: Path, args: argparse.Namespace) -> int:
+    "Print the summary table and, when both private methods ran, their comparison at ε = 1."
+    methods = {r['method'] for r in rows}
+    comparison = compare_methods(rows, metric, 1.0) if {'dp-ti', 'dpagg-ti'} <= methods else None
+    if args.json: print(json.dumps({'out': str(out), 'metric': metric, 'rows': rows, 'comparison': comparison}, default=str))
+    elif not args.quiet:
+        print(summary_table(rows, metric))
+        if comparison: print(describe_comparison(comparison))
+        print(f'wrote {out / "results.csv"}, {out / "privacy_utility.png"}, {out / "grids.png"}')
+    return 0
+
+# %% ../nbs/09_cli.ipynb #251bf11e
+@command
+def add_demo(commands) -> None:
+    "Register `dpti demo`."
+    p = commands.add_parser('demo', help='the toy privacy–utility study (base, TI, DP-TI, DPAgg-TI) on a CPU in about ten minutes',
+                            epilog='example: dpti demo --out dpti-demo')
+    p.add_argument('--out', default='dpti-demo', help='output folder')
+    p.add_argument('--style', default='private-a', help='the private toy style (private-a … private-d)')
+    p.add_argument('--seeds', type=int, default=ToyDemoConfig.seeds)
+    p.add_argument('--epsilons', type=_csv(float), default=ToyDemoConfig.epsilons)
+    p.add_argument('--n', type=int, default=ToyDemoConfig.n, help='private icons')
+    p.add_argument('--quick', action='store_true', help='a smoke run of the code path in about a minute (its numbers mean nothing)')
+    for flag in ('--overwrite', '--quiet', '--json'): p.add_argument(flag, action='store_true')
+    p.add_argument('--config', help='TOML or YAML file with options (flags win)')
+    p.set_defaults(handler=run_demo)
+
+def run_demo(args: argparse.Namespace) -> int:
+    "`dpti demo`: run the toy sweep and report it."
+    out = Path(args.out)
+    if not args.overwrite and (out / 'results.csv').exists(): raise FileExistsError(f'{out} already holds a demo (results.csv); pass --overwrite or choose another --out')
+    quick = dict(steps=2, batch_size=2, per_image_steps=2, images_per_prompt=1, num_inference_steps=2, reference_images=10, public_images=2) if args.quick else {}
+    config = ToyDemoConfig(style=args.style, n=args.n, seeds=args.seeds, epsilons=args.epsilons, **quick)
+    save_effective_config(args, out)
+    rows = run_toy_demo(out, config, progress=not args.quiet)
+    return report_sweep(rows, 'style_distance', out, args)
+
+# %% ../nbs/09_cli.ipynb #72a17b27
+@command
+def add_toy(commands) -> None:
+    "Register `dpti toy pretrain`."
+    p = commands.add_parser('toy', help='the toy world: rebuild the pretrained toy model')
+    sub = p.add_subparsers(dest='toy_command', metavar='COMMAND', required=True)
+    q = sub.add_parser('pretrain', help='pretrain the toy Stable Diffusion on the public toy styles', epilog='example: dpti toy pretrain --out toy-model')
+    q.add_argument('--out', required=True, help='output folder (a diffusers pipeline)')
+    q.add_argument('--steps', type=int, default=3500, help='diffusion steps')
+    q.add_argument('--vae-steps', type=int, default=1500)
+    q.add_argument('--feature-steps', type=int, default=1500, help='steps of the KID feature network')
+    q.add_argument('--batch-size', type=int, default=32)
+    q.add_argument('--images-per-pair', type=int, default=64, help='rendered icons per (public style, shape)')
+    q.add_argument('--seed', type=int, default=0)
+    for flag in ('--overwrite', '--quiet', '--json'): q.add_argument(flag, action='store_true')
+    q.add_argument('--config', help='TOML or YAML file with options (flags win)')
+    q.set_defaults(handler=run_toy_pretrain)
+
+def run_toy_pretrain(args: argparse.Namespace) -> int:
+    "`dpti toy pretrain`: write a toy model into `--out`."
+    out = Path(args.out)
+    if not args.overwrite and (out / 'model_index.json').exists(): raise FileExistsError(f'{out} already holds a model; pass --overwrite or choose another --out')
+    report = pretrain_toy(out, steps=args.steps, vae_steps=args.vae_steps, feature_steps=args.feature_steps, batch_size=args.batch_size,
+                          images_per_pair=args.images_per_pair, seed=args.seed, progress=not args.quiet)
+    if not args.quiet or args.json: emit({k: v for k, v in dataclasses.asdict(report).items() if not isinstance(v, dict)}, args.json)
     return 0

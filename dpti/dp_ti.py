@@ -24,7 +24,7 @@ from .ti import (TIConfig, TIResult, autocast_context, cache_latents, derive_gen
 __all__ = ['SAMPLINGS', 'CHECKPOINT_NAME', 'CHECKPOINT_KEY', 'DPTIError', 'clipped_sum', 'noisy_mean', 'dp_noisy_gradient',
            'default_delta', 'resolve_privacy', 'PoissonSteps', 'ShuffledSteps', 'allreduce_sum',
            'distributed_dp_noisy_gradient', 'run_fingerprint', 'save_checkpoint', 'load_checkpoint', 'DPTIResult',
-           'train_dp_ti', 'save_dp_ti']
+           'train_dp_ti', 'public_grad_norm', 'save_dp_ti']
 
 # %% ../nbs/04_dp_ti.ipynb #c01f5b49
 class DPTIError(ValueError):
@@ -171,6 +171,11 @@ def save_checkpoint(path: str | os.PathLike, step: int, embedding: Tensor, optim
         if os.path.exists(tmp): os.remove(tmp)
     return path
 
+def _differences(saved: Any, current: Any, prefix: str = '') -> list[str]:
+    "Dotted names of the entries that differ between two fingerprints (e.g. 'config.learning_rate')."
+    if not (isinstance(saved, dict) and isinstance(current, dict)): return [] if saved == current else [prefix or 'value']
+    return [d for k in sorted(set(saved) | set(current)) for d in _differences(saved.get(k), current.get(k), f'{prefix}.{k}' if prefix else k)]
+
 def load_checkpoint(path: str | os.PathLike, embedding: Tensor, optimizer: torch.optim.Optimizer, schedule: Any,
                     fingerprint: dict, generators: dict[str, torch.Generator] | None = None) -> int:
     "Restore the state saved by `save_checkpoint` into the given objects (in place); returns the steps done."
@@ -179,7 +184,7 @@ def load_checkpoint(path: str | os.PathLike, embedding: Tensor, optimizer: torch
         tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, json.loads((f.metadata() or {}).get(CHECKPOINT_KEY, 'null'))
     if meta is None: raise DPTIError(f'{path} is not a dpti checkpoint (no {CHECKPOINT_KEY!r} metadata)')
     if meta['fingerprint'] != fingerprint:
-        diff = sorted(k for k in fingerprint if meta['fingerprint'].get(k) != fingerprint[k])
+        diff = _differences(meta['fingerprint'], fingerprint)
         raise DPTIError(f'checkpoint {path} belongs to another run (differs in {", ".join(diff)}); use a fresh checkpoint_dir or resume=False')
     with torch.no_grad(): embedding.copy_(tensors['embedding'])
     state = {}
@@ -284,6 +289,17 @@ def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig 
     result.meta['steps_done'] = max(stop, start)
     if privacy: result.report = _report(privacy, max(stop, start), n, config, result.meta, secure_rng, allow_large_delta)
     return result
+
+# %% ../nbs/04_dp_ti.ipynb #24399b2c
+def public_grad_norm(pipe: Any, public_dataset: Any, config: TIConfig, quantile: float = 0.5) -> float:
+    "The `quantile` of per-example gradient norms at the initial embedding on PUBLIC images: a public `max_grad_norm`."
+    if not 0 < quantile <= 1: raise DPTIError(f'quantile={quantile} must be in (0, 1]')
+    inputs, records = prepare_ti(pipe, config), _records(public_dataset)
+    latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
+    V = inputs.init_embedding[None].expand(len(records), -1, -1).to(pipe.text_encoder.device)
+    grads, _ = per_example_grads(pipe, V, torch.arange(len(records)), latents, inputs.input_ids, derive_generator(config.seed, 'held_out'),
+                                 config.augmentation_multiplicity, placeholder_ids=inputs.placeholder_ids, noise_scheduler=inputs.noise_scheduler)
+    return float(grads.flatten(1).norm(dim=1).quantile(quantile))
 
 # %% ../nbs/04_dp_ti.ipynb #f817c10d
 def save_dp_ti(result: TIResult, path: str | os.PathLike, overwrite: bool = False) -> Path:

@@ -19,8 +19,8 @@ from .ti import TIConfig, prepare_ti, train_per_image_ti
 
 # %% auto #0
 __all__ = ['SCALINGS', 'CENTERS', 'PER_IMAGE_NAME', 'DPAggError', 'normalize_embeddings', 'initializer_ids', 'public_center',
-           'default_norm', 'noise_to_signal', 'rescale_rows', 'aggregate', 'privacy_generators', 'select_images',
-           'make_dpagg_config', 'DPAggResult', 'save_per_image_embeddings', 'train_dpagg_ti']
+           'default_norm', 'noise_to_signal', 'public_norms', 'rescale_rows', 'aggregate', 'privacy_generators',
+           'select_images', 'make_dpagg_config', 'DPAggResult', 'save_per_image_embeddings', 'train_dpagg_ti']
 
 # %% ../nbs/05_dpagg.ipynb #54244b55
 class DPAggError(PrivacyError):
@@ -83,6 +83,15 @@ def default_norm(pipe: Any, initializer_ids: Sequence[int], num_vectors: int = 1
 def noise_to_signal(config: DPAggConfig, numel: int) -> float:
     "Expected noise norm over the norm bound C: σ·Δ·√(k·d)/C (public)."
     return config.noise_std * math.sqrt(numel) / config.norm
+
+# %% ../nbs/05_dpagg.ipynb #783b9e86
+def public_norms(pipe: Any, public_dataset: Any, config: TIConfig, center: str = 'initializer', batch_size: int = 8,
+                 progress: bool = False) -> dict[str, float]:
+    "`norm` (median ‖e − c‖ over k×d) and `output_norm` (median row norm) of per-image TI embeddings of PUBLIC images."
+    e = train_per_image_ti(pipe, public_dataset, config, batch_size=batch_size, progress=progress)
+    c = public_center(center, pipe, initializer_ids(pipe, config.initializer_token), config.num_vectors)
+    centred = e if c is None else e - c
+    return dict(norm=float(centred.flatten(1).norm(dim=1).median()), output_norm=float(e.norm(dim=-1).median()))
 
 # %% ../nbs/05_dpagg.ipynb #db37658e
 def _check_count(count: int, config: DPAggConfig) -> None:

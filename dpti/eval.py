@@ -24,7 +24,7 @@ __all__ = ['METHODS', 'PRIVATE_METHODS', 'RESERVED_COLUMNS', 'EvalError', 'KIDEr
            'extract_features', 'resolve_subset_size', 'kid_from_features', 'kid', 'KIDScorer', 'combine_scores',
            'SweepConfig', 'sweep_cells', 'evaluation_prompts', 'train_cell', 'cell_dir', 'run_cell', 'write_results',
            'read_results', 'group_rows', 'summary_table', 'plot_privacy_utility', 'nearest_epsilon',
-           'sweep_grid_images', 'save_grids', 'run_sweep']
+           'sweep_grid_images', 'save_grids', 'compare_methods', 'describe_comparison', 'run_sweep']
 
 # %% ../nbs/06_eval.ipynb #d0007be0
 class EvalError(ValueError):
@@ -232,6 +232,8 @@ class SweepConfig:
     delta: float | None = None                  # None: default_delta(n), shared by both private methods
     dp_ti: dict = field(default_factory=dict)     # more train_dp_ti keywords: sample_rate, max_grad_norm, accountant, ...
     dpagg_ti: dict = field(default_factory=dict)  # more train_dpagg_ti keywords: m (default n), norm, center, sampling, ...
+    per_image_steps: int | None = None          # dpagg-ti: TI steps per image (None: ti_config.max_train_steps)
+    per_image_learning_rate: float | None = None  # dpagg-ti: per-image TI learning rate (None: ti_config.learning_rate)
     metric: str | None = None                   # plotted metric; None: the first key score_fn returns
     better: str | None = None                   # 'lower' or 'higher': said on the plot's axis
     grid_epsilon: float = 1.0                   # private methods' ε shown in grids.png (the nearest swept one)
@@ -245,6 +247,7 @@ class SweepConfig:
         if len(set(self.methods)) != len(self.methods) or not self.methods: raise SweepError(f'methods={self.methods} must be distinct and non-empty')
         if any(m in PRIVATE_METHODS for m in self.methods) and not self.finite_epsilons:
             raise SweepError(f'epsilons={self.epsilons} has no finite ε for the private methods; add one, e.g. 1')
+        if self.per_image_steps is not None and self.per_image_steps < 1: raise SweepError(f'per_image_steps={self.per_image_steps} must be at least 1')
         for name in ('seeds', 'images_per_prompt', 'num_inference_steps', 'generation_batch_size', 'grid_columns'):
             if int(getattr(self, name)) < 1: raise SweepError(f'{name}={getattr(self, name)} must be at least 1')
         if not self.prompts or not all('{}' in p for p in self.prompts): raise SweepError("every prompt needs '{}' where the learned token goes, e.g. 'a cup in the style of {}'")
@@ -285,7 +288,8 @@ def train_cell(pipe: Any, dataset: Any, method: str, epsilon: float, ti_config: 
         result = train_dp_ti(pipe, dataset, ti_config, target_epsilon=epsilon, delta=delta, progress=progress, **config.dp_ti)
         return result.embeddings, result.report
     kwargs = dict(config.dpagg_ti)
-    result = train_dpagg_ti(pipe, dataset, ti_config, kwargs.pop('m', len(dataset)), target_epsilon=epsilon, delta=delta,
+    per_image = {k: v for k, v in (('max_train_steps', config.per_image_steps), ('learning_rate', config.per_image_learning_rate)) if v is not None}
+    result = train_dpagg_ti(pipe, dataset, dataclasses.replace(ti_config, **per_image), kwargs.pop('m', len(dataset)), target_epsilon=epsilon, delta=delta,
                             secure_rng=False, seed=ti_config.seed, progress=progress, **kwargs)
     return result.embedding, result.report
 
@@ -421,6 +425,33 @@ def save_grids(images_by_row: Mapping[str, Sequence[Image.Image]], out_path: str
     out = Path(out_path); out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(out)
     return out
+
+# %% ../nbs/06_eval.ipynb #cc096697
+def compare_methods(rows: Sequence[Mapping[str, Any]], metric: str, epsilon: float, better: str = 'lower',
+                    methods: tuple[str, str] = ('dpagg-ti', 'dp-ti')) -> dict[str, Any]:
+    "Means and stds over seeds of two methods at (the swept ε nearest) `epsilon`, which one is better, and whether the gap exceeds the spread."
+    if better not in ('lower', 'higher'): raise EvalError(f"better={better!r} must be 'lower' or 'higher'")
+    stats = {}
+    for m in methods:
+        found = [g for g in group_rows(rows, metric) if g['method'] == m]
+        if not found: raise EvalError(f'no {m} rows with metric {metric!r} to compare')
+        eps = nearest_epsilon([g['epsilon'] for g in found], epsilon) if m in PRIVATE_METHODS else math.inf
+        stats[m] = next(g for g in found if g['epsilon'] == eps)
+    (a, b), sign = methods, 1 if better == 'lower' else -1
+    winner = a if sign * stats[a]['mean'] <= sign * stats[b]['mean'] else b
+    loser = b if winner == a else a
+    clear = sign * (stats[winner]['mean'] + sign * stats[winner]['std']) < sign * (stats[loser]['mean'] - sign * stats[loser]['std'])
+    out = {'metric': metric, 'better': better, 'winner': winner, 'clear': bool(clear)}
+    for m in methods: out |= {f'{m}_epsilon': stats[m]['epsilon'], f'{m}_mean': stats[m]['mean'], f'{m}_std': stats[m]['std'], f'{m}_seeds': stats[m]['n']}
+    return out
+
+def describe_comparison(c: Mapping[str, Any]) -> str:
+    "One sentence for a `compare_methods` result."
+    (a, b) = [k[:-5] for k in c if k.endswith('_mean')]
+    loser = b if c['winner'] == a else a
+    fmt = lambda m: f"{m} {c[m + '_mean']:.4g} ± {c[m + '_std']:.2g} (ε = {c[m + '_epsilon']:g}, {c[m + '_seeds']} seeds)"
+    verdict = 'by more than the spread over seeds' if c['clear'] else 'but within the spread over seeds'
+    return f"{c['metric']} ({c['better']} is better): {fmt(c['winner'])} beats {fmt(loser)}, {verdict}"
 
 # %% ../nbs/06_eval.ipynb #18c26cfe
 def run_sweep(pipe_factory: Callable[[], Any], dataset: Any, config: SweepConfig, score_fn: Callable[[list[Image.Image]], Mapping[str, float]],

@@ -195,3 +195,68 @@ def test_audit_lower_bound_below_claim():
 
 def test_audit_bad_input():
     assert_one_line_error(dpti('audit', '--method', 'dpagg-ti', '--epsilon', -1, '--delta', 1e-5), 2, 'epsilon')
+
+def test_resume_with_different_config_is_refused(image_folder, tmp_path, env):
+    ck, dp = tmp_path / 'ck', ['--method', 'dp-ti', '--data', image_folder, '--epsilon', 4, '--delta', 1e-3, *TRAIN]
+    assert dpti('train', *dp, '--out', tmp_path / 'a', '--checkpoint-dir', ck, env=env).returncode == 0
+    saved = (ck / 'dp_ti_checkpoint.safetensors').read_bytes() if (ck / 'dp_ti_checkpoint.safetensors').exists() else None
+    res = dpti('train', *dp, '--out', tmp_path / 'b', '--checkpoint-dir', ck, '--resume', '--learning-rate', 0.01, env=env)
+    assert_one_line_error(res, 1, 'belongs to another run', 'config.learning_rate')
+    assert not (tmp_path / 'b' / 'learned_embeds.safetensors').exists()
+    if saved is not None: assert (ck / 'dp_ti_checkpoint.safetensors').read_bytes() == saved, 'the checkpoint was changed'
+
+def test_out_of_memory_gives_a_hint(image_folder, tmp_path, env):
+    "A real allocation failure (address space capped with ulimit) ends in the one-line hint, not a traceback."
+    res = subprocess.run(['bash', '-c', f'ulimit -v 6000000; exec "{DPTI}" train --method ti --model tiny-random --data "{image_folder}" '
+                          f'--out "{tmp_path / "out"}" --steps 1 --batch-size 2 --num-views 1 --resolution 8192 --quiet'],
+                         capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
+    assert_one_line_error(res, 1, 'out of memory', '--batch-size', '--gradient-checkpointing')
+    assert not (tmp_path / 'out' / 'learned_embeds.safetensors').exists()
+
+# ---- sweep, demo, toy pretrain ----
+
+def test_sweep_tiny_random(image_folder, tmp_path, env):
+    out = tmp_path / 'sweep'
+    args = ['sweep', '--model', 'tiny-random', '--data', image_folder, '--out', out, '--methods', 'base,ti,dp-ti,dpagg-ti', '--epsilons', '4',
+            '--seeds', 2, '--features', 'pixel', '--images-per-prompt', 2, '--num-inference-steps', 1, '--steps', 1, '--batch-size', 2,
+            '--num-views', 1, '--m', 4, '--quiet', '--json']
+    res = dpti(*args, env=env)
+    assert res.returncode == 0, res.stderr
+    out_json = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {p.name for p in out.iterdir()} >= {'results.csv', 'privacy_utility.png', 'grids.png', 'dpti_config.json'}
+    import csv
+    rows = list(csv.DictReader(open(out / 'results.csv')))
+    assert [r['method'] for r in rows].count('base') == 1 and len(rows) == 1 + 2 + 2 * 2
+    assert all(float(r['epsilon_spent']) <= 4 for r in rows if r['method'] in ('dp-ti', 'dpagg-ti')) and 'kid' in rows[0]
+    assert out_json['comparison']['winner'] in ('dp-ti', 'dpagg-ti') and out_json['comparison']['dp-ti_seeds'] == 2
+    before = (out / 'results.csv').read_bytes()
+    assert_one_line_error(dpti(*args, env=env), 1, 'already holds a sweep', '--overwrite')
+    assert (out / 'results.csv').read_bytes() == before
+    assert_one_line_error(dpti(*args[:-2], '--epsilons', '0', '--out', tmp_path / 's2', env=env), 1, 'epsilon')
+
+def test_toy_pretrain_then_sweep_with_toy_style(tmp_path, env):
+    "A miniature `toy pretrain` writes a pipeline that `--model DIR` loads; a toy sweep scores the private style's palette."
+    model = tmp_path / 'toy'
+    res = dpti('toy', 'pretrain', '--out', model, '--steps', 2, '--vae-steps', 2, '--feature-steps', 2, '--images-per-pair', 1, '--batch-size', 2, '--quiet', '--json')
+    assert res.returncode == 0, res.stderr
+    assert {'model_index.json', 'loss.csv', 'loss.png', 'pretrain_report.json', 'features'} <= {p.name for p in model.iterdir()}
+    assert_one_line_error(dpti('toy', 'pretrain', '--out', model, '--steps', 2), 1, 'already holds a model', '--overwrite')
+    from dpti.toy import save_style_folder, get_style
+    save_style_folder(get_style('private-b'), 6, tmp_path / 'icons')
+    res = dpti('sweep', '--model', model, '--data', tmp_path / 'icons', '--out', tmp_path / 'sweep', '--methods', 'base,ti', '--seeds', 1,
+               '--toy-style', 'private-b', '--features', 'pixel', '--images-per-prompt', 2, '--num-inference-steps', 2, '--steps', 1,
+               '--batch-size', 2, '--num-views', 1, '--initializer-token', 'icon', '--quiet', '--json', env=env)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out['metric'] == 'style_distance' and all(0 <= r['style_distance'] <= 1 and 'kid' in r for r in out['rows'])
+
+def test_demo_small(tmp_path):
+    "The demo's code path at a small size (the full demo is timed in the toy chapter)."
+    out = tmp_path / 'demo'
+    res = dpti('demo', '--out', out, '--n', 6, '--seeds', 1, '--epsilons', 4, '--quick', '--json')
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {'results.csv', 'privacy_utility.png', 'grids.png', 'private-images'} <= {p.name for p in out.iterdir()}
+    assert {r['method'] for r in summary['rows']} == {'base', 'ti', 'dp-ti', 'dpagg-ti'} and summary['comparison'] is not None
+    assert_one_line_error(dpti('demo', '--out', out), 1, 'already holds a demo')
+    assert_one_line_error(dpti('demo', '--out', tmp_path / 'd2', '--style', 'public-01'), 1, 'is public')
