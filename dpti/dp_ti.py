@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 import torch
-import torch.distributed as dist
 from torch import Tensor
 from tqdm.auto import tqdm
 from safetensors import safe_open
@@ -17,14 +16,14 @@ from safetensors.torch import save_file
 from .privacy import DPSGDConfig, PrivacyError, PrivacyReport, check_privacy_args, clip_per_sample, dpsgd_epsilon, gaussian_noise
 from .data import poisson_sample
 from .models import save_embeddings, set_token_embeddings
-from .ti import (TIConfig, TIResult, autocast_context, cache_latents, derive_generator, make_optimizer, per_example_grads,
-                     prepare_ti, training_mode, _batches, _check_resolution, _records, _run_meta, _validation_images)
+from .ti import (TIConfig, TIResult, allreduce_sum, autocast_context, broadcast_from_main, cache_latents, derive_generator, make_optimizer,
+                     per_example_grads, prepare_ti, training_mode, _batches, _check_resolution, _rank, _records, _run_meta, _validation_images, _world)
 
 # %% auto #0
 __all__ = ['SAMPLINGS', 'CHECKPOINT_NAME', 'CHECKPOINT_KEY', 'DPTIError', 'clipped_sum', 'noisy_mean', 'dp_noisy_gradient',
-           'default_delta', 'resolve_privacy', 'PoissonSteps', 'ShuffledSteps', 'allreduce_sum',
-           'distributed_dp_noisy_gradient', 'run_fingerprint', 'save_checkpoint', 'load_checkpoint', 'DPTIResult',
-           'train_dp_ti', 'public_grad_norm', 'save_dp_ti']
+           'default_delta', 'resolve_privacy', 'PoissonSteps', 'ShuffledSteps', 'distributed_dp_noisy_gradient',
+           'run_fingerprint', 'save_checkpoint', 'load_checkpoint', 'DPTIResult', 'train_dp_ti', 'public_grad_norm',
+           'save_dp_ti']
 
 # %% ../nbs/04_dp_ti.ipynb #c01f5b49
 class DPTIError(ValueError):
@@ -78,15 +77,6 @@ def resolve_privacy(config: TIConfig, n: int, privacy: DPSGDConfig | None = None
 # %% ../nbs/04_dp_ti.ipynb #ba1fd9d5
 SAMPLINGS = ('poisson', 'shuffle')
 
-def _world() -> int:
-    "The number of processes (1 without `torch.distributed`)."
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-def _rank() -> int:
-    "This process's rank (0 without `torch.distributed`)."
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
 @dataclass
 class PoissonSteps:
     "Step t of DP-TI: a Poisson batch, one draw generator per sampled image, and the generator the noise comes from."
@@ -98,11 +88,7 @@ class PoissonSteps:
     def step_generator(self, step: int) -> torch.Generator:
         "The generator of step `step`: seeded from (seed, step), or from the OS (rank 0's, shared) when `secure`."
         if not self.secure: return derive_generator(self.seed, 'batches', step + 1)
-        seed = torch.tensor([secrets.randbits(63)])
-        if _world() > 1:
-            seed = seed.to('cuda') if dist.get_backend() == 'nccl' else seed     # NCCL moves CUDA tensors only
-            dist.broadcast(seed, src=0)
-        return torch.Generator().manual_seed(int(seed.item()))
+        return torch.Generator().manual_seed(int(broadcast_from_main(torch.tensor([secrets.randbits(63)])).item()))
 
     def __call__(self, step: int) -> tuple[Tensor, list[torch.Generator], torch.Generator]:
         "(sampled indices, their draw generators, the step generator, positioned for the noise)."
@@ -132,11 +118,6 @@ class ShuffledSteps:
         self.taken = steps
 
 # %% ../nbs/04_dp_ti.ipynb #a96474c1
-def allreduce_sum(x: Tensor) -> Tensor:
-    "The sum of `x` over all processes (the identity without `torch.distributed`)."
-    if _world() > 1: dist.all_reduce(x, op=dist.ReduceOp.SUM)
-    return x
-
 def distributed_dp_noisy_gradient(local_grads: Tensor, max_grad_norm: float, noise_multiplier: float, expected_batch_size: float,
                                   generator: torch.Generator) -> Tensor:
     "`dp_noisy_gradient` of all processes' per-example gradients together: local clipped sums all-reduced, noise from the shared `generator` added once."

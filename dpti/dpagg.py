@@ -15,12 +15,13 @@ from safetensors.torch import save_file
 from .data import poisson_sample, sample_without_replacement
 from .models import get_token_embeddings, save_embeddings, set_token_embeddings
 from .privacy import DPAggConfig, PrivacyError, PrivacyReport, check_privacy_args, gaussian_noise
-from .ti import TIConfig, prepare_ti, train_per_image_ti
+from .ti import TIConfig, broadcast_from_main, prepare_ti, train_per_image_ti, _rank
 
 # %% auto #0
 __all__ = ['SCALINGS', 'CENTERS', 'PER_IMAGE_NAME', 'DPAggError', 'normalize_embeddings', 'initializer_ids', 'public_center',
            'default_norm', 'noise_to_signal', 'public_norms', 'rescale_rows', 'aggregate', 'privacy_generators',
-           'select_images', 'make_dpagg_config', 'DPAggResult', 'save_per_image_embeddings', 'train_dpagg_ti']
+           'select_images', 'make_dpagg_config', 'DPAggResult', 'save_per_image_embeddings', 'aggregate_once',
+           'train_dpagg_ti']
 
 # %% ../nbs/05_dpagg.ipynb #54244b55
 class DPAggError(PrivacyError):
@@ -119,7 +120,7 @@ def aggregate(embeddings: Tensor, config: DPAggConfig, generator: torch.Generato
 # %% ../nbs/05_dpagg.ipynb #dd1484e2
 def privacy_generators(secure_rng: bool = True, seed: int | None = None) -> tuple[torch.Generator, torch.Generator | None]:
     "Generators for (selection, noise): OS-seeded selection and `None` noise (use `secure=True`), or both derived from `seed`."
-    if secure_rng: return torch.Generator().manual_seed(secrets.randbits(63)), None
+    if secure_rng: return torch.Generator().manual_seed(int(broadcast_from_main(torch.tensor([secrets.randbits(63)])).item())), None
     if seed is None: raise DPAggError("secure_rng=False needs a seed; pass seed=... (or keep secure_rng=True)")
     derive = lambda purpose: torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), 0xD9A66, purpose]).generate_state(1, np.uint64)[0] >> 1))
     return derive(0), derive(1)
@@ -176,6 +177,12 @@ def save_per_image_embeddings(path: str | Path, embeddings: Tensor) -> Path:
     return path
 
 # %% ../nbs/05_dpagg.ipynb #4504bea5
+def aggregate_once(embeddings: Tensor, config: DPAggConfig, **kwargs: Any) -> Tensor:
+    "`aggregate` on rank 0 only (one noise draw), its release broadcast to every process."
+    if _rank() == 0: release = aggregate(embeddings, config, **kwargs)
+    else: release = torch.zeros(embeddings.shape[1:], dtype=torch.promote_types(embeddings.dtype, torch.float32))
+    return broadcast_from_main(release)
+
 def _public_quantities(pipe: Any, config: TIConfig, center: str, norm: float | str, output_norm: float | str | None) -> tuple[Tensor | None, float, float | None]:
     "The public centre [k, d], norm C and output row norm of a run ('initializer' resolves from the model)."
     ids = initializer_ids(pipe, config.initializer_token)
@@ -198,8 +205,8 @@ def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, m: int, target_eps
     select_gen, noise_gen = privacy_generators(secure_rng, seed if seed is not None else config.seed)
     indices = select_images(n, m, sampling, select_gen).tolist()
     per_image = train_per_image_ti(pipe, dataset, config, indices=indices, batch_size=batch_size, progress=progress)
-    if save_per_image is not None: save_per_image_embeddings(save_per_image, per_image)
-    embedding = aggregate(per_image, dp_config, generator=noise_gen, secure=secure_rng, center=c, output_norm=out_norm, scaling=scaling)
+    if save_per_image is not None and _rank() == 0: save_per_image_embeddings(save_per_image, per_image)
+    embedding = aggregate_once(per_image, dp_config, generator=noise_gen, secure=secure_rng, center=c, output_norm=out_norm, scaling=scaling)
     del per_image
     inputs = prepare_ti(pipe, config)
     set_token_embeddings(pipe.text_encoder, inputs.placeholder_ids, embedding)

@@ -12,9 +12,12 @@ from typing import Any, Mapping, Sequence
 import torch
 from tokenizers import Regex, normalizers, pre_tokenizers
 from transformers import CLIPTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+from transformers.utils import logging as hf_logging
+_verbosity = hf_logging.get_verbosity(); hf_logging.set_verbosity_error()   # diffusers' pipelines import image processors dpti never uses: no torchvision advice
 from diffusers import (AutoencoderKL, DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler,
                        EulerDiscreteScheduler, PNDMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline,
                        UNet2DConditionModel)
+hf_logging.set_verbosity(_verbosity)
 from safetensors import safe_open
 from safetensors.torch import save_file
 from .data import OBJECT_TEMPLATES, STYLE_TEMPLATES

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 from diffusers import DDPMScheduler
 from diffusers.optimization import SchedulerType, get_scheduler
@@ -21,7 +22,7 @@ __all__ = ['MIXED_PRECISION', 'STREAMS', 'TIConfigError', 'TIConfig', 'derive_ge
            'per_example_embeddings', 'tokenize_templates', 'cache_latents', 'training_scheduler', 'snr',
            'diffusion_loss_per_example', 'ExampleDraws', 'draw_examples', 'per_example_loss', 'per_example_grads',
            'TIInputs', 'prepare_ti', 'held_out_loss', 'make_optimizer', 'autocast_context', 'training_mode', 'TIResult',
-           'train_ti', 'train_per_image_ti']
+           'train_ti', 'allreduce_sum', 'broadcast_from_main', 'train_per_image_ti']
 
 # %% ../nbs/03_ti.ipynb #c4858651
 class TIConfigError(ValueError):
@@ -379,22 +380,48 @@ def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -
     return result
 
 # %% ../nbs/03_ti.ipynb #2a874b5f
+def _world() -> int:
+    "The number of processes (1 without `torch.distributed`)."
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+def _rank() -> int:
+    "This process's rank (0 without `torch.distributed`)."
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+def _communicate(x: torch.Tensor, collective: Any) -> torch.Tensor:
+    "Run `collective` on `x` in place, through a CUDA copy where the backend is NCCL."
+    if _world() == 1: return x
+    on_backend = x.cuda() if dist.get_backend() == 'nccl' and not x.is_cuda else x
+    collective(on_backend)
+    if on_backend is not x: x.copy_(on_backend)
+    return x
+
+def allreduce_sum(x: torch.Tensor) -> torch.Tensor:
+    "The sum of `x` over all processes, in place (the identity without `torch.distributed`)."
+    return _communicate(x, lambda t: dist.all_reduce(t, op=dist.ReduceOp.SUM))
+
+def broadcast_from_main(x: torch.Tensor) -> torch.Tensor:
+    "Rank 0's `x` on every process, in place (the identity without `torch.distributed`)."
+    return _communicate(x, lambda t: dist.broadcast(t, src=0))
+
+# %% ../nbs/03_ti.ipynb #a0430ac0
 def train_per_image_ti(pipe: Any, dataset: Any, config: TIConfig, indices: Sequence[int] | None = None, batch_size: int = 8,
                        progress: bool = True) -> torch.Tensor:
-    "One TI embedding per selected record, [m, k, d], trained b = `batch_size` records at a time; equals m separate single-image runs."
+    "One TI embedding per selected record, [m, k, d], trained b = `batch_size` records at a time (shared over processes); equals m separate single-image runs."
     inputs, records = prepare_ti(pipe, config), _records(dataset)
     _check_resolution(records, config)
     indices = list(range(len(records)) if indices is None else (int(i) for i in indices))
     if len(set(indices)) != len(indices) or not all(0 <= i < len(records) for i in indices):
         raise TIConfigError(f'indices must be distinct record indices in [0, {len(records)}); got {indices}')
     if batch_size < 1: raise TIConfigError(f'batch_size={batch_size} must be at least 1')
-    lr, out = config.effective_learning_rate(1), []
-    bar = tqdm(total=len(indices) * config.max_train_steps, desc='per-image TI', unit='image-step', disable=not progress)
+    lr, mine = config.effective_learning_rate(1), list(range(_rank(), len(indices), _world()))
+    out = inputs.init_embedding.new_zeros(len(indices), *inputs.init_embedding.shape).to(pipe.text_encoder.device)
+    bar = tqdm(total=len(mine) * config.max_train_steps, desc='per-image TI', unit='image-step', disable=not progress or _rank() != 0)
     with training_mode(pipe, config):
-        for group in (indices[i:i + batch_size] for i in range(0, len(indices), batch_size)):
-            out.append(_train_group(pipe, [records[i] for i in group], group, config, inputs, lr, bar))
+        for group in (mine[i:i + batch_size] for i in range(0, len(mine), batch_size)):
+            out[group] = _train_group(pipe, [records[indices[p]] for p in group], [indices[p] for p in group], config, inputs, lr, bar)
     bar.close()
-    return torch.cat(out) if out else inputs.init_embedding.new_zeros(0, *inputs.init_embedding.shape)
+    return allreduce_sum(out).cpu()
 
 def _train_group(pipe: Any, records: list[torch.Tensor], indices: list[int], config: TIConfig, inputs: TIInputs, lr: float, bar: Any) -> torch.Tensor:
     "Rows [b, k, d] of one group of records trained together for `max_train_steps`."
@@ -413,4 +440,4 @@ def _train_group(pipe: Any, records: list[torch.Tensor], indices: list[int], con
         V.grad = total / config.gradient_accumulation_steps
         optimizer.step(); schedule.step(); optimizer.zero_grad(set_to_none=True)
         bar.update(len(indices))
-    return V.detach().cpu()
+    return V.detach()
