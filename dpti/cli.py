@@ -13,7 +13,7 @@ import dpti
 from .privacy import check_privacy_args
 from .data import load_images, load_templates
 from .models import load_pipeline, pipeline_info, save_embeddings, load_embeddings_into
-from .ti import TIConfig, train_ti
+from .ti import TIConfig, train_ti, _rank
 from .dp_ti import train_dp_ti, default_delta
 from .dpagg import train_dpagg_ti
 from .audit import run_audit
@@ -346,6 +346,7 @@ def run_train(args: argparse.Namespace) -> int:
     resolution = pipeline_info(pipe).resolution
     dataset = load_images(args.data, args.resolution or resolution, unit=args.unit, skip_bad=args.skip_bad)
     embedding, report = train_method(args, pipe, dataset, ti_config(args, resolution))
+    if _rank() != 0: return 0                 # launched on several processes: the main one records and writes
     if report is not None:
         PrivacyLedger.for_dataset([args.data], root=args.ledger_dir).record(report, cap=args.budget_cap, force=args.force_budget)
     path = save_embeddings(out, {args.placeholder_token: embedding}, report=report, a1111=args.a1111, overwrite=args.overwrite)

@@ -15,9 +15,9 @@ from torch import nn
 from PIL import Image, ImageDraw
 from scipy.ndimage import distance_transform_edt
 from tqdm.auto import tqdm
+from .models import SD_SCHEDULE, _clip_text_config, make_clip_tokenizer, toy_model_dir, load_pipeline
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel
-from .models import SD_SCHEDULE, _clip_text_config, make_clip_tokenizer, toy_model_dir, load_pipeline
 from .data import load_images, to_tensor
 from .ti import TIConfig
 from .dpagg import public_norms

@@ -1,10 +1,6 @@
 "DP-TI across two CPU processes (torch.distributed, gloo) gives the single-process noisy gradient and embedding: the clipped sums are all-reduced and the noise is added exactly once."
-import os
-from pathlib import Path
 import pytest, torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-from safetensors.torch import load_file, save_file
+from spawn_ranks import run_ranks
 from dpti.dp_ti import PoissonSteps, distributed_dp_noisy_gradient, dp_noisy_gradient, train_dp_ti
 from dpti.models import load_pipeline
 from dpti.privacy import DPSGDConfig
@@ -21,27 +17,19 @@ def per_example_grads_fixture() -> torch.Tensor:
 def images() -> list[torch.Tensor]:
     return list(torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1)
 
-def worker(rank: int, tmp: str) -> None:
-    "One process: the distributed noisy gradient of its share, a private training run, a secure-RNG step's batch and noise; results saved per rank."
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'file://{tmp}/rendezvous', rank=rank, world_size=WORLD)
-    try:
-        grads = per_example_grads_fixture()
-        noisy = distributed_dp_noisy_gradient(grads[rank::WORLD], 1.0, 2.0, 3.5, torch.Generator().manual_seed(7))
-        pipe = load_pipeline('tiny-random', device='cpu')
-        result = train_dp_ti(pipe, images(), TIConfig(**CONFIG), privacy=PRIVACY, progress=False)
-        batch, _, generator = PoissonSteps(100, 0.5, seed=0, secure=True)(0)
-        secure = torch.cat([batch.float(), torch.randn(3, generator=generator)])   # OS-seeded on rank 0, shared with rank 1
-        save_file({'noisy': noisy, 'embedding': result.embeddings, 'secure': secure,
-                   'epsilon': torch.tensor(result.report.epsilon, dtype=torch.float64)}, f'{tmp}/rank{rank}.safetensors')
-    finally:
-        dist.destroy_process_group()
+def worker(rank: int) -> dict[str, torch.Tensor]:
+    "One process: the distributed noisy gradient of its share, a private training run, a secure-RNG step's batch and noise."
+    grads = per_example_grads_fixture()
+    noisy = distributed_dp_noisy_gradient(grads[rank::WORLD], 1.0, 2.0, 3.5, torch.Generator().manual_seed(7))
+    pipe = load_pipeline('tiny-random', device='cpu')
+    result = train_dp_ti(pipe, images(), TIConfig(**CONFIG), privacy=PRIVACY, progress=False)
+    batch, _, generator = PoissonSteps(100, 0.5, seed=0, secure=True)(0)
+    secure = torch.cat([batch.float(), torch.randn(3, generator=generator)])   # OS-seeded on rank 0, shared with rank 1
+    return {'noisy': noisy, 'embedding': result.embeddings, 'secure': secure, 'epsilon': torch.tensor(result.report.epsilon, dtype=torch.float64)}
 
 @pytest.fixture(scope='module')
 def ranks(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('mp')
-    mp.spawn(worker, args=(str(tmp),), nprocs=WORLD, join=True)
-    return [load_file(tmp / f'rank{r}.safetensors') for r in range(WORLD)]
+    return run_ranks(worker, tmp_path_factory.mktemp('mp'), WORLD)
 
 def test_noisy_gradient_equals_single_process(ranks):
     single = dp_noisy_gradient(per_example_grads_fixture(), 1.0, 2.0, 3.5, torch.Generator().manual_seed(7))

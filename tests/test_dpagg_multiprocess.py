@@ -1,8 +1,6 @@
 "DPAgg-TI across two CPU processes (torch.distributed, gloo): the images are sharded, the gathered per-image embeddings and the release equal one process's, and the noise is drawn once, on rank 0."
 import pytest, torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-from safetensors.torch import load_file, save_file
+from spawn_ranks import run_ranks
 import dpti.dpagg, dpti.ti
 from dpti.dpagg import train_dpagg_ti
 from dpti.models import load_pipeline
@@ -21,28 +19,21 @@ def counting(fn, calls: list):
         calls.append(args[0] if args else None); return fn(*args, **kwargs)
     return wrapper
 
-def worker(rank: int, tmp: str) -> None:
-    "One process: per-image TI of all 7 images, a seeded and a secure DPAgg-TI run; what it trained, its noise draws and its results saved per rank."
-    torch.set_num_threads(1)
-    dist.init_process_group('gloo', init_method=f'file://{tmp}/rendezvous', rank=rank, world_size=WORLD)
+def worker(rank: int) -> dict[str, torch.Tensor]:
+    "One process: per-image TI of all 7 images, a seeded and a secure DPAgg-TI run; what it trained, its noise draws and its results."
     trained, noise_draws = [], []
     dpti.ti._train_group = counting(dpti.ti._train_group, trained)
     dpti.dpagg.gaussian_noise = counting(dpti.dpagg.gaussian_noise, noise_draws)
-    try:
-        pipe = load_pipeline('tiny-random', device='cpu')
-        per_image = train_per_image_ti(pipe, images(), TIConfig(**CONFIG), batch_size=2, progress=False)
-        seeded = train_dpagg_ti(pipe, images(), TIConfig(**CONFIG), secure_rng=False, seed=11, **RUN).embedding
-        secure = train_dpagg_ti(pipe, images(), TIConfig(**CONFIG), **RUN).embedding
-        save_file({'per_image': per_image, 'seeded': seeded, 'secure': secure, 'groups': torch.tensor([len(trained)]),
-                   'noise_draws': torch.tensor([len(noise_draws)])}, f'{tmp}/rank{rank}.safetensors')
-    finally:
-        dist.destroy_process_group()
+    pipe = load_pipeline('tiny-random', device='cpu')
+    per_image = train_per_image_ti(pipe, images(), TIConfig(**CONFIG), batch_size=2, progress=False)
+    seeded = train_dpagg_ti(pipe, images(), TIConfig(**CONFIG), secure_rng=False, seed=11, **RUN).embedding
+    secure = train_dpagg_ti(pipe, images(), TIConfig(**CONFIG), **RUN).embedding
+    return {'per_image': per_image, 'seeded': seeded, 'secure': secure, 'groups': torch.tensor([len(trained)]),
+            'noise_draws': torch.tensor([len(noise_draws)])}
 
 @pytest.fixture(scope='module')
 def ranks(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('mp')
-    mp.spawn(worker, args=(str(tmp),), nprocs=WORLD, join=True)
-    return [load_file(tmp / f'rank{r}.safetensors') for r in range(WORLD)]
+    return run_ranks(worker, tmp_path_factory.mktemp('mp'), WORLD)
 
 @pytest.fixture(scope='module')
 def single():
