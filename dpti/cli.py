@@ -17,8 +17,8 @@ from .ti import TIConfig, train_ti, _rank
 from .dp_ti import train_dp_ti, default_delta
 from .dpagg import train_dpagg_ti
 from .audit import run_audit
-from .eval import SweepConfig, KIDScorer, PixelFeatures, inception_features, combine_scores, run_sweep, summary_table, compare_methods, describe_comparison
-from .toy import ToyDemoConfig, run_toy_demo, toy_score_fn, pretrain_toy, ToyStyleScore, load_toy_features
+from .eval import METHODS, SweepConfig, KIDScorer, PixelFeatures, inception_features, combine_scores, run_sweep, summary_table, compare_methods, describe_comparison
+from .toy import ToyDemoConfig, run_toy_demo, pretrain_toy, ToyStyleScore, load_toy_features
 from .privacy import PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMPLINGS, DPSGD_ACCOUNTANTS, DPAGG_ACCOUNTANTS
 
 # %% auto #0
@@ -308,10 +308,10 @@ def ti_config(args: argparse.Namespace, resolution: int) -> TIConfig:
     if args.templates: options['templates'] = tuple(load_templates(args.templates))
     return TIConfig(**options)
 
-def refuse_existing(out: Path, overwrite: bool) -> None:
-    "Refuse to run when `out` already holds a result, unless `overwrite`."
-    if not overwrite and (out / 'learned_embeds.safetensors').exists():
-        raise FileExistsError(f"{out} already holds a result (learned_embeds.safetensors); pass --overwrite or choose another --out")
+def refuse_existing(out: Path, overwrite: bool, marker: str = 'learned_embeds.safetensors', what: str = 'a result') -> None:
+    "Refuse to run when `out` already holds `what` (its file `marker` exists), unless `overwrite`."
+    if not overwrite and (out / marker).exists():
+        raise FileExistsError(f"{out} already holds {what} ({marker}); pass --overwrite or choose another --out")
 
 def train_method(args: argparse.Namespace, pipe, dataset, config: TIConfig):
     "Train with `args.method`; returns (embedding [k, d], privacy report or None)."
@@ -423,9 +423,9 @@ def run_audit_command(args: argparse.Namespace) -> int:
     return 0
 
 # %% ../nbs/09_cli.ipynb #2e28b357
-def _csv(cast):
-    "An argparse type: comma-separated values cast with `cast`."
-    return lambda text: tuple(cast(v.strip()) for v in text.split(',') if v.strip())
+def _csv(cast, sep: str = ','):
+    "An argparse type: `sep`-separated values cast with `cast`."
+    return lambda text: tuple(cast(v.strip()) for v in text.split(sep) if v.strip())
 
 @command
 def add_sweep(commands) -> None:
@@ -434,11 +434,11 @@ def add_sweep(commands) -> None:
                             epilog='example: dpti sweep --model toy --data icons --toy-style private-a --epsilons 1,4 --seeds 3 --out sweep')
     p.add_argument('--data', required=True, help='folder of private images')
     p.add_argument('--out', required=True, help='output folder')
-    p.add_argument('--methods', type=_csv(str), default=('base', 'ti', 'dp-ti', 'dpagg-ti'), help='comma-separated: base,ti,dp-ti,dpagg-ti')
-    p.add_argument('--epsilons', type=_csv(float), default=(0.5, 1.0, 2.0, 4.0, 8.0), help='comma-separated, e.g. 0.5,1,2,4,8')
+    p.add_argument('--methods', type=_csv(str), default=METHODS, help=f'comma-separated: {",".join(METHODS)}')
+    p.add_argument('--epsilons', type=_csv(float), default=SweepConfig().finite_epsilons, help='comma-separated, e.g. 0.5,1,2,4,8')
     p.add_argument('--seeds', type=int, default=3, help='training seeds per cell')
     p.add_argument('--delta', type=float, help='default: dpti\'s default_delta(n)')
-    p.add_argument('--prompts', type=lambda t: tuple(x.strip() for x in t.split(';') if x.strip()), help='evaluation prompts with {}, separated by ";"')
+    p.add_argument('--prompts', type=_csv(str, ';'), help='evaluation prompts with {}, separated by ";"')
     p.add_argument('--images-per-prompt', type=int, default=8)
     p.add_argument('--num-inference-steps', type=int, default=25)
     p.add_argument('--guidance-scale', type=float, default=7.5)
@@ -462,7 +462,7 @@ def sweep_score_fn(args: argparse.Namespace, dataset):
 def run_sweep_command(args: argparse.Namespace) -> int:
     "`dpti sweep`: run the sweep and print its summary table."
     out = Path(args.out)
-    if not args.overwrite and (out / 'results.csv').exists(): raise FileExistsError(f'{out} already holds a sweep (results.csv); pass --overwrite or choose another --out')
+    refuse_existing(out, args.overwrite, 'results.csv', 'a sweep')
     pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
     resolution = pipeline_info(pipe).resolution
     dataset = load_images(args.data, args.resolution or resolution, skip_bad=args.skip_bad)
@@ -508,7 +508,7 @@ def add_demo(commands) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     "`dpti demo`: run the toy sweep and report it."
     out = Path(args.out)
-    if not args.overwrite and (out / 'results.csv').exists(): raise FileExistsError(f'{out} already holds a demo (results.csv); pass --overwrite or choose another --out')
+    refuse_existing(out, args.overwrite, 'results.csv', 'a demo')
     quick = dict(steps=2, batch_size=2, per_image_steps=2, images_per_prompt=1, num_inference_steps=2, reference_images=10, public_images=2) if args.quick else {}
     config = ToyDemoConfig(style=args.style, n=args.n, seeds=args.seeds, epsilons=args.epsilons, **quick)
     save_effective_config(args, out)
@@ -536,7 +536,7 @@ def add_toy(commands) -> None:
 def run_toy_pretrain(args: argparse.Namespace) -> int:
     "`dpti toy pretrain`: write a toy model into `--out`."
     out = Path(args.out)
-    if not args.overwrite and (out / 'model_index.json').exists(): raise FileExistsError(f'{out} already holds a model; pass --overwrite or choose another --out')
+    refuse_existing(out, args.overwrite, 'model_index.json', 'a model')
     report = pretrain_toy(out, steps=args.steps, vae_steps=args.vae_steps, feature_steps=args.feature_steps, batch_size=args.batch_size,
                           images_per_pair=args.images_per_pair, seed=args.seed, progress=not args.quiet)
     if not args.quiet or args.json: emit({k: v for k, v in dataclasses.asdict(report).items() if not isinstance(v, dict)}, args.json)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_dp_ti.ipynb #3cb01e53
 from __future__ import annotations
-import dataclasses, json, math, os, secrets, tempfile, warnings
+import dataclasses, json, math, os, tempfile, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -16,8 +16,8 @@ from safetensors.torch import save_file
 from .privacy import DPSGDConfig, PrivacyError, PrivacyReport, check_privacy_args, clip_per_sample, dpsgd_epsilon, gaussian_noise
 from .data import poisson_sample
 from .models import save_embeddings, set_token_embeddings
-from .ti import (TIConfig, TIResult, allreduce_sum, autocast_context, broadcast_from_main, cache_latents, derive_generator, make_optimizer,
-                     per_example_grads, prepare_ti, training_mode, _batches, _check_resolution, _rank, _records, _run_meta, _validation_images, _world)
+from .ti import (TIConfig, TIResult, allreduce_sum, autocast_context, cache_latents, derive_generator, make_optimizer,
+                     per_example_grads, prepare_ti, shared_os_generator, training_mode, _batches, _check_resolution, _rank, _records, _run_meta, _validation_images, _world)
 
 # %% auto #0
 __all__ = ['SAMPLINGS', 'CHECKPOINT_NAME', 'CHECKPOINT_KEY', 'DPTIError', 'clipped_sum', 'noisy_mean', 'dp_noisy_gradient',
@@ -88,7 +88,7 @@ class PoissonSteps:
     def step_generator(self, step: int) -> torch.Generator:
         "The generator of step `step`: seeded from (seed, step), or from the OS (rank 0's, shared) when `secure`."
         if not self.secure: return derive_generator(self.seed, 'batches', step + 1)
-        return torch.Generator().manual_seed(int(broadcast_from_main(torch.tensor([secrets.randbits(63)])).item()))
+        return shared_os_generator()
 
     def __call__(self, step: int) -> tuple[Tensor, list[torch.Generator], torch.Generator]:
         "(sampled indices, their draw generators, the step generator, positioned for the noise)."

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_dpagg.ipynb #c533cbec
 from __future__ import annotations
-import math, secrets, warnings
+import math, warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from .data import poisson_sample, sample_without_replacement
 from .models import get_token_embeddings, save_embeddings, set_token_embeddings
 from .privacy import DPAggConfig, PrivacyError, PrivacyReport, check_privacy_args, gaussian_noise
-from .ti import TIConfig, broadcast_from_main, prepare_ti, train_per_image_ti, _rank
+from .ti import TIConfig, broadcast_from_main, prepare_ti, shared_os_generator, train_per_image_ti, _rank
 
 # %% auto #0
 __all__ = ['SCALINGS', 'CENTERS', 'PER_IMAGE_NAME', 'DPAggError', 'normalize_embeddings', 'initializer_ids', 'public_center',
@@ -120,7 +120,7 @@ def aggregate(embeddings: Tensor, config: DPAggConfig, generator: torch.Generato
 # %% ../nbs/05_dpagg.ipynb #dd1484e2
 def privacy_generators(secure_rng: bool = True, seed: int | None = None) -> tuple[torch.Generator, torch.Generator | None]:
     "Generators for (selection, noise): OS-seeded selection and `None` noise (use `secure=True`), or both derived from `seed`."
-    if secure_rng: return torch.Generator().manual_seed(int(broadcast_from_main(torch.tensor([secrets.randbits(63)])).item())), None
+    if secure_rng: return shared_os_generator(), None
     if seed is None: raise DPAggError("secure_rng=False needs a seed; pass seed=... (or keep secure_rng=True)")
     derive = lambda purpose: torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), 0xD9A66, purpose]).generate_state(1, np.uint64)[0] >> 1))
     return derive(0), derive(1)

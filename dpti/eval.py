@@ -431,16 +431,15 @@ def compare_methods(rows: Sequence[Mapping[str, Any]], metric: str, epsilon: flo
                     methods: tuple[str, str] = ('dpagg-ti', 'dp-ti')) -> dict[str, Any]:
     "Means and stds over seeds of two methods at (the swept ε nearest) `epsilon`, which one is better, and whether the gap exceeds the spread."
     if better not in ('lower', 'higher'): raise EvalError(f"better={better!r} must be 'lower' or 'higher'")
-    stats = {}
+    stats, groups = {}, group_rows(rows, metric)
     for m in methods:
-        found = [g for g in group_rows(rows, metric) if g['method'] == m]
+        found = [g for g in groups if g['method'] == m]
         if not found: raise EvalError(f'no {m} rows with metric {metric!r} to compare')
         eps = nearest_epsilon([g['epsilon'] for g in found], epsilon) if m in PRIVATE_METHODS else math.inf
         stats[m] = next(g for g in found if g['epsilon'] == eps)
     (a, b), sign = methods, 1 if better == 'lower' else -1
     winner = a if sign * stats[a]['mean'] <= sign * stats[b]['mean'] else b
-    loser = b if winner == a else a
-    clear = sign * (stats[winner]['mean'] + sign * stats[winner]['std']) < sign * (stats[loser]['mean'] - sign * stats[loser]['std'])
+    clear = abs(stats[a]['mean'] - stats[b]['mean']) > stats[a]['std'] + stats[b]['std']   # the mean ± std intervals do not overlap
     out = {'metric': metric, 'better': better, 'winner': winner, 'clear': bool(clear)}
     for m in methods: out |= {f'{m}_epsilon': stats[m]['epsilon'], f'{m}_mean': stats[m]['mean'], f'{m}_std': stats[m]['std'], f'{m}_seeds': stats[m]['n']}
     return out

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_ti.ipynb #ca222813
 from __future__ import annotations
-import math, time
+import math, secrets, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Sequence
@@ -22,7 +22,7 @@ __all__ = ['MIXED_PRECISION', 'STREAMS', 'TIConfigError', 'TIConfig', 'derive_ge
            'per_example_embeddings', 'tokenize_templates', 'cache_latents', 'training_scheduler', 'snr',
            'diffusion_loss_per_example', 'ExampleDraws', 'draw_examples', 'per_example_loss', 'per_example_grads',
            'TIInputs', 'prepare_ti', 'held_out_loss', 'make_optimizer', 'autocast_context', 'training_mode', 'TIResult',
-           'train_ti', 'allreduce_sum', 'broadcast_from_main', 'train_per_image_ti']
+           'train_ti', 'allreduce_sum', 'broadcast_from_main', 'shared_os_generator', 'train_per_image_ti']
 
 # %% ../nbs/03_ti.ipynb #c4858651
 class TIConfigError(ValueError):
@@ -403,6 +403,10 @@ def allreduce_sum(x: torch.Tensor) -> torch.Tensor:
 def broadcast_from_main(x: torch.Tensor) -> torch.Tensor:
     "Rank 0's `x` on every process, in place (the identity without `torch.distributed`)."
     return _communicate(x, lambda t: dist.broadcast(t, src=0))
+
+def shared_os_generator() -> torch.Generator:
+    "A CPU generator seeded from the operating system's entropy; under `torch.distributed`, from rank 0's on every process."
+    return torch.Generator().manual_seed(int(broadcast_from_main(torch.tensor([secrets.randbits(63)])).item()))
 
 # %% ../nbs/03_ti.ipynb #a0430ac0
 def train_per_image_ti(pipe: Any, dataset: Any, config: TIConfig, indices: Sequence[int] | None = None, batch_size: int = 8,

@@ -22,7 +22,7 @@ from .data import load_images, to_tensor
 from .ti import TIConfig
 from .dpagg import public_norms
 from .dp_ti import public_grad_norm
-from .eval import SweepConfig, KIDScorer, combine_scores, run_sweep
+from .eval import METHODS, SweepConfig, KIDScorer, combine_scores, run_sweep
 
 # %% auto #0
 __all__ = ['COLORS', 'STROKE_WIDTHS', 'PATTERNS', 'PUBLIC_STYLES', 'PRIVATE_STYLES', 'SUPERSAMPLE', 'SHAPES', 'TOY_TEMPLATES',
@@ -550,13 +550,14 @@ def palette_indices(image: Image.Image) -> np.ndarray:
     lab = srgb_to_lab(np.asarray(image.convert('RGB')))
     return ((lab[..., None, :] - PALETTE_LAB) ** 2).sum(-1).argmin(-1)
 
-def palette_histogram(image: Image.Image) -> np.ndarray:
-    "The fraction of `image`'s pixels nearest each toy colour, [len(COLORS)]."
-    return np.bincount(palette_indices(image).ravel(), minlength=len(COLORS)) / (image.width * image.height)
+def palette_histogram(image: Image.Image | np.ndarray) -> np.ndarray:
+    "The fraction of pixels nearest each toy colour, [len(COLORS)], of an image or of its `palette_indices`."
+    idx = palette_indices(image) if isinstance(image, Image.Image) else image
+    return np.bincount(idx.ravel(), minlength=len(COLORS)) / idx.size
 
-def border_color(image: Image.Image) -> str:
-    "The toy colour most of `image`'s border pixels are nearest to."
-    idx = palette_indices(image)
+def border_color(image: Image.Image | np.ndarray) -> str:
+    "The toy colour most border pixels are nearest to, of an image or of its `palette_indices`."
+    idx = palette_indices(image) if isinstance(image, Image.Image) else image
     border = np.concatenate([idx[0], idx[-1], idx[1:-1, 0], idx[1:-1, -1]])
     return list(COLORS)[np.bincount(border, minlength=len(COLORS)).argmax()]
 
@@ -570,9 +571,10 @@ class ToyStyleScore:
         self.min_share = min_share
 
     def __call__(self, images: Sequence[Image.Image]) -> dict[str, float]:
-        hists = np.stack([palette_histogram(im) for im in images])
+        indices = [palette_indices(im) for im in images]
+        hists = np.stack([palette_histogram(idx) for idx in indices])
         return dict(style_distance=float(0.5 * np.abs(hists - self.reference).sum(1).mean()),
-                    background_match=float(np.mean([border_color(im) == self.style.background for im in images])),
+                    background_match=float(np.mean([border_color(idx) == self.style.background for idx in indices])),
                     palette_recall=float((hists[:, self.colors] >= self.min_share).mean()))
 
 # %% ../nbs/07_toy.ipynb #4c4c414a
@@ -583,9 +585,9 @@ class ToyDemoConfig:
     "The toy demo's sizes (defaults: about ten minutes on two CPU cores)."
     style: str = 'private-a'
     n: int = 64                                   # private icons
-    public_style: str = 'public-07'               # DPAgg-TI's norms are measured on this public style
+    public_style: str = 'public-07'               # both private methods' scales (C, norms) are measured on this public style
     public_images: int = 16
-    methods: tuple[str, ...] = ('base', 'ti', 'dp-ti', 'dpagg-ti')
+    methods: tuple[str, ...] = METHODS
     epsilons: tuple[float, ...] = (1.0, 4.0)
     seeds: int = 3
     steps: int = 50                               # TI and DP-TI optimiser steps
