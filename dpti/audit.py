@@ -10,15 +10,16 @@ import numpy as np
 import torch
 from torch import Tensor
 from scipy import stats
+import warnings
+from .core import PrivacyRNG
 from .privacy import DPAggConfig, DPSGDConfig, PrivacyError
-from .data import poisson_sample
 from .dpagg import aggregate, select_images
 from .dp_ti import dp_noisy_gradient
 from .ti import TIConfig, make_optimizer
 
 # %% auto #0
 __all__ = ['SCORES', 'METHODS', 'AuditError', 'clopper_pearson', 'EpsilonBound', 'epsilon_lower_bound', 'AuditReport',
-           'dpagg_canary', 'dpagg_scores', 'audit_dpagg', 'dp_ti_scores', 'audit_dp_ti', 'run_audit']
+           'audit_rngs', 'dpagg_canary', 'dpagg_scores', 'audit_dpagg', 'dp_ti_scores', 'audit_dp_ti', 'run_audit']
 
 # %% ../nbs/08_audit.ipynb #eef20347
 class AuditError(PrivacyError):
@@ -93,7 +94,7 @@ class AuditReport:
     fpr: float
     fpr_upper: float
     fnr_upper: float
-    seed: int
+    insecure_seed: int | None   # None: the audit drew from the OS CSPRNG, like the shipped code
     settings: dict
 
     @property
@@ -102,10 +103,17 @@ class AuditReport:
     def violated(self) -> bool: return self.epsilon_lower > self.epsilon_claimed
     def to_dict(self) -> dict: return dict(dataclasses.asdict(self), tightness=self.tightness, violated=self.violated)
 
-def _report(method: str, claimed: float, bound: EpsilonBound, trials: int, delta: float, sigma: float, score: str, seed: int, **settings) -> AuditReport:
+def _report(method: str, claimed: float, bound: EpsilonBound, trials: int, delta: float, sigma: float, score: str, seed: int | None, **settings) -> AuditReport:
     "An `AuditReport` from an `EpsilonBound` and the run's settings."
     return AuditReport(method, float(claimed), bound.epsilon_lower, bound.confidence, int(trials), float(delta), float(sigma), score,
-                       bound.threshold, bound.tpr, bound.fpr, bound.fpr_upper, bound.fnr_upper, int(seed), settings)
+                       bound.threshold, bound.tpr, bound.fpr, bound.fpr_upper, bound.fnr_upper, seed, settings)
+
+def audit_rngs(insecure_seed: int | None = None) -> tuple[PrivacyRNG, PrivacyRNG]:
+    "The privacy randomness of the two neighbours' runs: the OS CSPRNG, or (reproducible audits) two seeded streams."
+    if insecure_seed is None: return PrivacyRNG(), PrivacyRNG()
+    with warnings.catch_warnings():           # an audit releases nothing: the warning is for releases
+        warnings.simplefilter('ignore')
+        return tuple(PrivacyRNG(insecure_seed=int(s)) for s in np.random.SeedSequence(int(insecure_seed)).generate_state(2))
 
 def _check_trials(trials: int) -> int:
     if int(trials) < 20: raise AuditError(f"trials={trials} is too few for an audit; pass at least 20 (thousands for a useful bound)")
@@ -119,32 +127,32 @@ def dpagg_canary(n: int, num_vectors: int = 1, dim: int = 4, length: float = 3.0
     with_canary = without.clone(); with_canary[-1] = -length * u
     return without, with_canary, -u
 
-def dpagg_scores(embeddings: Tensor, config: DPAggConfig, direction: Tensor, trials: int, generator: torch.Generator) -> np.ndarray:
+def dpagg_scores(embeddings: Tensor, config: DPAggConfig, direction: Tensor, trials: int, rng: PrivacyRNG) -> np.ndarray:
     "Projections on `direction` of `trials` DPAgg releases of `embeddings`: each a fresh real draw (`select_images`) and real `aggregate`."
     scores = np.empty(trials)
     for t in range(trials):
-        drawn = select_images(config.n, config.m, config.sampling, generator)
-        scores[t] = float((aggregate(embeddings[drawn], config, generator=generator) * direction).sum())
+        drawn = select_images(config.n, config.m, config.sampling, rng)
+        scores[t] = float((aggregate(embeddings[drawn], config, rng) * direction).sum())
     return scores
 
 # %% ../nbs/08_audit.ipynb #85997ee9
-def audit_dpagg(config: DPAggConfig, trials: int = 5000, confidence: float = 0.95, seed: int = 0,
+def audit_dpagg(config: DPAggConfig, trials: int = 5000, confidence: float = 0.95, insecure_seed: int | None = None,
                 epsilon_claimed: float | None = None, num_vectors: int = 1, dim: int = 4) -> AuditReport:
     "Audit DPAgg-TI's real draw and aggregation under `config`: `trials` runs on each neighbour, ε lower bound vs the claim (default `config.epsilon`)."
     trials = _check_trials(trials)
     without, with_canary, direction = dpagg_canary(config.n, num_vectors, dim)
-    gen_in, gen_out = (torch.Generator().manual_seed(int(s)) for s in np.random.SeedSequence(seed).generate_state(2))
+    gen_in, gen_out = audit_rngs(insecure_seed)
     scores_in = dpagg_scores(with_canary, config, direction, trials, gen_in)
     scores_out = dpagg_scores(without, config, direction, trials, gen_out)
     bound = epsilon_lower_bound(scores_in, scores_out, config.delta, confidence)
     claimed = config.epsilon if epsilon_claimed is None else epsilon_claimed
-    return _report('dpagg-ti', claimed, bound, trials, config.delta, config.noise_multiplier, 'projection', seed,
+    return _report('dpagg-ti', claimed, bound, trials, config.delta, config.noise_multiplier, 'projection', insecure_seed,
                    n=config.n, m=config.m, sampling=config.sampling, accountant=config.accountant, norm=config.norm)
 
 # %% ../nbs/08_audit.ipynb #fa52573d
 SCORES = ('llr', 'sum', 'final')
 
-def _dp_ti_block(config: DPSGDConfig, n: int, runs: int, canary: bool, generator: torch.Generator, canary_scale: float,
+def _dp_ti_block(config: DPSGDConfig, n: int, runs: int, canary: bool, rng: PrivacyRNG, canary_scale: float,
                  learning_rate: float) -> tuple[Tensor, Tensor]:
     "One block of `runs` DP-TI runs on a [1, runs] parameter: each step's noisy gradient in units of C·qn⁻¹ [T, runs], and the final parameter [runs]."
     q, C, T = config.sample_rate, config.max_grad_norm, config.steps
@@ -152,15 +160,15 @@ def _dp_ti_block(config: DPSGDConfig, n: int, runs: int, canary: bool, generator
     optimizer, schedule = make_optimizer([param], TIConfig(max_train_steps=T, learning_rate=learning_rate), learning_rate)
     seen = torch.empty(T, runs)
     for t in range(T):
-        sampled = poisson_sample(runs, q, generator) if canary else torch.empty(0, dtype=torch.long)
+        sampled = rng.poisson(runs, q) if canary else torch.empty(0, dtype=torch.long)
         grads = torch.zeros(len(sampled), 1, runs)
         grads[torch.arange(len(sampled)), 0, sampled] = canary_scale * C
-        param.grad = dp_noisy_gradient(grads, C, config.noise_multiplier, q * n, generator)
+        param.grad = dp_noisy_gradient(grads, C, config.noise_multiplier, q * n, rng)
         seen[t] = param.grad[0] * (q * n) / C
         optimizer.step(); schedule.step()
     return seen, param.detach()[0]
 
-def dp_ti_scores(config: DPSGDConfig, n: int, trials: int, canary: bool, generator: torch.Generator, canary_scale: float = 10.0,
+def dp_ti_scores(config: DPSGDConfig, n: int, trials: int, canary: bool, rng: PrivacyRNG, canary_scale: float = 10.0,
                  learning_rate: float = 5e-4, block: int | None = None) -> dict[str, np.ndarray]:
     "Scores ('llr', 'sum', 'final') of `trials` DP-TI runs (real Poisson sampling, clipping, noise, AdamW) with or without the Dirac canary."
     q, sigma = config.sample_rate, config.noise_multiplier
@@ -168,25 +176,25 @@ def dp_ti_scores(config: DPSGDConfig, n: int, trials: int, canary: bool, generat
     log_keep = math.log1p(-q) if q < 1 else -math.inf
     out = {name: [] for name in SCORES}
     for start in range(0, trials, block):
-        seen, final = _dp_ti_block(config, n, min(block, trials - start), canary, generator, canary_scale, learning_rate)
+        seen, final = _dp_ti_block(config, n, min(block, trials - start), canary, rng, canary_scale, learning_rate)
         x = seen.double().numpy()
         out['llr'].append(np.logaddexp(log_keep, math.log(q) + (x - 0.5) / sigma ** 2).sum(0))
         out['sum'].append(x.sum(0)); out['final'].append(-final.double().numpy())
     return {name: np.concatenate(v) for name, v in out.items()}
 
 # %% ../nbs/08_audit.ipynb #ef2194a1
-def audit_dp_ti(config: DPSGDConfig, n: int, trials: int = 5000, confidence: float = 0.95, seed: int = 0, score: str = 'llr',
+def audit_dp_ti(config: DPSGDConfig, n: int, trials: int = 5000, confidence: float = 0.95, insecure_seed: int | None = None, score: str = 'llr',
                 epsilon_claimed: float | None = None, canary_scale: float = 10.0, learning_rate: float = 5e-4) -> AuditReport:
     "Audit DP-TI's real sampling, clipping, noise and AdamW steps under `config` with a Dirac canary: `trials` runs per neighbour, ε lower bound vs the claim."
     trials = _check_trials(trials)
     if score not in SCORES: raise AuditError(f"score={score!r} is not one of {', '.join(SCORES)}")
     if int(n) < 1: raise AuditError(f"n={n} must be at least 1 (the dataset size; q·n is the expected batch)")
-    gen_in, gen_out = (torch.Generator().manual_seed(int(s)) for s in np.random.SeedSequence(seed).generate_state(2))
+    gen_in, gen_out = audit_rngs(insecure_seed)
     scores_in = dp_ti_scores(config, n, trials, True, gen_in, canary_scale, learning_rate)[score]
     scores_out = dp_ti_scores(config, n, trials, False, gen_out, canary_scale, learning_rate)[score]
     bound = epsilon_lower_bound(scores_in, scores_out, config.delta, confidence)
     claimed = config.epsilon if epsilon_claimed is None else epsilon_claimed
-    return _report('dp-ti', claimed, bound, trials, config.delta, config.noise_multiplier, score, seed, n=n, sample_rate=config.sample_rate,
+    return _report('dp-ti', claimed, bound, trials, config.delta, config.noise_multiplier, score, insecure_seed, n=n, sample_rate=config.sample_rate,
                    steps=config.steps, max_grad_norm=config.max_grad_norm, accountant=config.accountant, canary_scale=canary_scale)
 
 # %% ../nbs/08_audit.ipynb #fe176857
@@ -194,7 +202,7 @@ METHODS = ('dpagg-ti', 'dp-ti')
 
 def run_audit(method: str, epsilon: float | None, delta: float, trials: int = 5000, n: int = 10, m: int = 8,
               sampling: str = 'without-replacement', sample_rate: float = 0.1, steps: int = 100, noise_multiplier: float | None = None,
-              accountant: str | None = None, confidence: float = 0.95, score: str = 'llr', seed: int = 0) -> dict:
+              accountant: str | None = None, confidence: float = 0.95, score: str = 'llr', insecure_seed: int | None = None) -> dict:
     "Audit `method` ('dpagg-ti' or 'dp-ti') at (`epsilon`, `delta`) or at a given `noise_multiplier`; the `AuditReport` as a dict."
     if method not in METHODS: raise AuditError(f"method={method!r} is not one of {', '.join(METHODS)}")
     if (epsilon is None) == (noise_multiplier is None): raise AuditError("pass exactly one of epsilon (calibrate the noise) and noise_multiplier")
@@ -202,8 +210,8 @@ def run_audit(method: str, epsilon: float | None, delta: float, trials: int = 50
         acc = accountant or 'rdp'
         cfg = (DPAggConfig(n, m, 1.0, noise_multiplier, delta, sampling, acc) if epsilon is None
                else DPAggConfig.for_epsilon(epsilon, delta, n, m, 1.0, sampling, acc))
-        return audit_dpagg(cfg, trials, confidence, seed).to_dict()
+        return audit_dpagg(cfg, trials, confidence, insecure_seed).to_dict()
     acc = accountant or 'prv'
     cfg = (DPSGDConfig(noise_multiplier, sample_rate, steps, delta, 1.0, acc) if epsilon is None
            else DPSGDConfig.for_epsilon(epsilon, delta, sample_rate, steps, 1.0, acc))
-    return audit_dp_ti(cfg, n, trials, confidence, seed, score).to_dict()
+    return audit_dp_ti(cfg, n, trials, confidence, insecure_seed, score).to_dict()

@@ -4,20 +4,21 @@
 
 # %% ../nbs/09_cli.ipynb #0802671b
 from __future__ import annotations
-import argparse, dataclasses, json, logging, os, sys, tempfile, traceback
+import argparse, dataclasses, json, logging, math, os, sys, tempfile, traceback
 os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error')  # a command prints its own errors; library advice goes to --debug
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 import dpti
 from .privacy import check_privacy_args
-from .data import load_images, load_templates
+from .data import load_images, load_templates, record_hashes
 from .models import load_pipeline, pipeline_info, save_embeddings, load_embeddings_into
-from .ti import TIConfig, train_ti, _rank
+from .core import PrivacyRNG, rank
+from .ti import TIConfig, train_ti
 from .dp_ti import train_dp_ti, default_delta
 from .dpagg import train_dpagg_ti
 from .audit import run_audit
-from .eval import METHODS, SweepConfig, KIDScorer, PixelFeatures, inception_features, combine_scores, run_sweep, summary_table, compare_methods, describe_comparison
+from .eval import METHODS, SweepConfig, sweep_cells, KIDScorer, PixelFeatures, inception_features, combine_scores, run_sweep, summary_table, compare_methods, describe_comparison
 from .toy import ToyDemoConfig, run_toy_demo, pretrain_toy, ToyStyleScore, load_toy_features
 from .privacy import PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMPLINGS, DPSGD_ACCOUNTANTS, DPAGG_ACCOUNTANTS
 
@@ -25,9 +26,10 @@ from .privacy import PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMP
 __all__ = ['COMMANDS', 'USAGE_ERRORS', 'OOM_HINT', 'TI_FIELDS', 'build_parser', 'command', 'main', 'quiet_libraries',
            'is_out_of_memory', 'exit_code', 'report_error', 'emit', 'read_config_file', 'apply_config_file',
            'save_effective_config', 'atomic_write_text', 'add_account', 'dpsgd_config', 'dpagg_config', 'run_account',
-           'add_ledger', 'run_ledger', 'add_train', 'ti_config', 'refuse_existing', 'train_method', 'run_train',
-           'add_generate', 'run_generate', 'add_audit', 'run_audit_command', 'add_sweep', 'sweep_score_fn',
-           'run_sweep_command', 'report_sweep', 'add_demo', 'run_demo', 'add_toy', 'run_toy_pretrain']
+           'add_ledger', 'run_ledger', 'add_train', 'ti_config', 'refuse_existing', 'privacy_rng', 'train_method',
+           'run_train', 'add_generate', 'run_generate', 'add_audit', 'run_audit_command', 'add_sweep', 'sweep_score_fn',
+           'charge_sweep_plan', 'run_sweep_command', 'report_sweep', 'add_demo', 'run_demo', 'add_toy',
+           'run_toy_pretrain']
 
 # %% ../nbs/09_cli.ipynb #bd288b3b
 def build_parser() -> argparse.ArgumentParser:
@@ -130,8 +132,8 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> argpa
     return parser.parse_args(argv)
 
 def save_effective_config(args: argparse.Namespace, out: Path) -> Path:
-    "Write the options a run used to `out/dpti_config.json`."
-    skip = {'handler', 'config', 'debug'}
+    "Write the options a run used to `out/dpti_config.json` (never the insecure privacy seed)."
+    skip = {'handler', 'config', 'debug', 'insecure_privacy_seed'}
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in skip}
     return atomic_write_text(out / 'dpti_config.json', json.dumps(options, indent=2, default=str))
 
@@ -208,24 +210,27 @@ def run_account(args) -> int:
 @command
 def add_ledger(commands) -> None:
     "Register `dpti ledger`."
-    p = commands.add_parser('ledger', help='list the private releases made on a dataset and their composed epsilon',
+    p = commands.add_parser('ledger', help='the privacy spent on each image: the worst image overall, per folder, or of --data',
                             epilog='example: dpti ledger --data my_images --delta 1e-5')
-    p.add_argument('--data', required=True, help='the private image folder')
-    p.add_argument('--delta', type=float, help='delta of the composed total (default: the sum of the releases\' deltas)')
-    p.add_argument('--ledger-dir', help='where ledgers live (default: $DPTI_LEDGER_DIR or ~/.cache/dpti/ledger)')
+    p.add_argument('--data', help='only the images of this folder (matched by content, wherever they were used)')
+    p.add_argument('--delta', type=float, help='delta of the composed totals (default: per image, the sum of its releases\' deltas)')
+    p.add_argument('--ledger-dir', help='where the ledger lives (default: $DPTI_LEDGER_DIR or ~/.cache/dpti/ledger)')
     p.add_argument('--json', action='store_true')
     p.set_defaults(handler=run_ledger)
 
 def run_ledger(args) -> int:
-    "`dpti ledger`: print the releases recorded for `--data` and their composed ε."
-    ledger = PrivacyLedger.for_dataset([args.data], root=args.ledger_dir)
-    releases = [{k: r.to_dict()[k] for k in ('method', 'epsilon', 'delta', 'adjacency')} for r in ledger.reports]
-    if not releases: total = {'epsilon': 0.0, 'delta': 0.0, 'releases': 0}
-    else: total = ledger.total(args.delta if args.delta is not None else sum(r['delta'] for r in releases))
-    if args.json: print(json.dumps({'fingerprint': ledger.fingerprint, 'releases': releases, 'total': total}))
+    "`dpti ledger`: print the releases, the worst image's composed ε and the worst per folder."
+    ledger = PrivacyLedger.open(args.ledger_dir)
+    records = record_hashes(load_images(args.data, 64)) if args.data else None
+    releases = [dict({k: r['report'][k] for k in ('method', 'epsilon', 'delta', 'adjacency')}, folder=r.get('folder'), images=len(r['records']))
+                for r in ledger.releases if records is None or set(records) & set(r['records'])]
+    total, folders = ledger.total(args.delta, records=records), ledger.folders(args.delta)
+    if args.json: print(json.dumps({'releases': releases, 'total': total, 'folders': folders}))
     else:
-        for i, r in enumerate(releases): print(f"{i}: {r['method']} epsilon={r['epsilon']:.4g} delta={r['delta']:.3g} ({r['adjacency']})")
-        print(f"total: epsilon={total['epsilon']:.4g} delta={total['delta']:.3g} over {len(releases)} release(s)")
+        for i, r in enumerate(releases):
+            print(f"{i}: {r['method']} epsilon={r['epsilon']:.4g} delta={r['delta']:.3g} ({r['adjacency']}) on {r['images']} images of {r['folder']}")
+        for name, t in folders.items(): print(f"folder {name}: worst image epsilon={t['epsilon']:.4g} delta={t['delta']:.3g}")
+        print(f"total: worst image epsilon={total['epsilon']:.4g} delta={total['delta']:.3g} over {total['records']} image(s)")
     return 0
 
 # %% ../nbs/09_cli.ipynb #3c89c7a7
@@ -282,7 +287,8 @@ def add_train(commands) -> None:
     g.add_argument('--noise-multiplier', type=float, help='instead of --epsilon')
     g.add_argument('--accountant', help='dp-ti: prv | rdp | pld (default prv); dpagg-ti: rdp | pld | prv (default rdp)')
     g.add_argument('--allow-large-delta', action='store_true')
-    g.add_argument('--secure-rng', action='store_true', help='draw privacy noise and samples from OS entropy (not reproducible)')
+    g.add_argument('--insecure-privacy-seed', type=int, metavar='N',
+                   help='TESTS ONLY: seed the privacy randomness; the release is then NOT private (its report says so)')
     g.add_argument('--max-grad-norm', type=float, default=1.0, help='dp-ti: clipping norm C')
     g.add_argument('--sample-rate', type=float, help='dp-ti: Poisson rate (default batch-size / n)')
     g.add_argument('--checkpoint-dir', help='dp-ti: save resumable checkpoints here')
@@ -313,6 +319,13 @@ def refuse_existing(out: Path, overwrite: bool, marker: str = 'learned_embeds.sa
     if not overwrite and (out / marker).exists():
         raise FileExistsError(f"{out} already holds {what} ({marker}); pass --overwrite or choose another --out")
 
+def privacy_rng(args: argparse.Namespace) -> PrivacyRNG:
+    "The run's privacy randomness: the OS CSPRNG, or seeded with `--insecure-privacy-seed` (tests only)."
+    seed = getattr(args, 'insecure_privacy_seed', None)
+    if seed is None: return PrivacyRNG()
+    print('dpti: --insecure-privacy-seed: the privacy randomness is reproducible, so this release is NOT private', file=sys.stderr)
+    return PrivacyRNG(insecure_seed=seed)
+
 def train_method(args: argparse.Namespace, pipe, dataset, config: TIConfig):
     "Train with `args.method`; returns (embedding [k, d], privacy report or None)."
     progress = not args.quiet
@@ -325,14 +338,14 @@ def train_method(args: argparse.Namespace, pipe, dataset, config: TIConfig):
             privacy = DPSGDConfig(args.noise_multiplier, q, config.max_train_steps, args.delta or default_delta(len(dataset)), args.max_grad_norm, args.accountant or 'prv')
         result = train_dp_ti(pipe, dataset, config, privacy=privacy, target_epsilon=args.epsilon, delta=None if privacy else args.delta,
                              sample_rate=None if privacy else args.sample_rate, max_grad_norm=args.max_grad_norm, accountant=args.accountant or 'prv',
-                             secure_rng=args.secure_rng, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                             privacy_rng=privacy_rng(args), checkpoint_dir=args.checkpoint_dir, resume=args.resume,
                              allow_large_delta=args.allow_large_delta, progress=progress)
         return result.embeddings, result.report
     _require(args, 'm')
     norm = args.norm if args.norm == 'initializer' else float(args.norm)
     result = train_dpagg_ti(pipe, dataset, config, args.m, target_epsilon=args.epsilon, delta=args.delta, noise_multiplier=args.noise_multiplier,
                             norm=norm, sampling=args.sampling, center=args.center, accountant=args.accountant or 'rdp',
-                            allow_large_delta=args.allow_large_delta, secure_rng=args.secure_rng, seed=args.seed,
+                            allow_large_delta=args.allow_large_delta, privacy_rng=privacy_rng(args),
                             batch_size=config.train_batch_size, save_per_image=args.save_per_image, progress=progress)
     return result.embedding, result.report
 
@@ -346,9 +359,10 @@ def run_train(args: argparse.Namespace) -> int:
     resolution = pipeline_info(pipe).resolution
     dataset = load_images(args.data, args.resolution or resolution, unit=args.unit, skip_bad=args.skip_bad)
     embedding, report = train_method(args, pipe, dataset, ti_config(args, resolution))
-    if _rank() != 0: return 0                 # launched on several processes: the main one records and writes
+    if rank() != 0: return 0                 # launched on several processes: the main one records and writes
     if report is not None:
-        PrivacyLedger.for_dataset([args.data], root=args.ledger_dir).record(report, cap=args.budget_cap, force=args.force_budget)
+        PrivacyLedger.open(args.ledger_dir).record(report, record_hashes(dataset), folder=Path(args.data).name, cap=args.budget_cap,
+                                                  force=args.force_budget)
     path = save_embeddings(out, {args.placeholder_token: embedding}, report=report, a1111=args.a1111, overwrite=args.overwrite)
     save_effective_config(args, out)
     summary = {'method': args.method, 'embeddings': str(path), 'placeholder_token': args.placeholder_token, 'n': len(dataset)}
@@ -410,7 +424,7 @@ def add_audit(commands) -> None:
     p.add_argument('--accountant', help='default: rdp for dpagg-ti, prv for dp-ti')
     p.add_argument('--confidence', type=float, default=0.95)
     p.add_argument('--score', choices=['llr', 'sum', 'final'], default='llr', help='dp-ti: the test statistic')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--insecure-seed', type=int, help='reproducible audit randomness (default: the OS CSPRNG, as shipped)')
     p.add_argument('--json', action='store_true')
     p.set_defaults(handler=run_audit_command)
 
@@ -418,7 +432,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     "`dpti audit`: print the audit's claimed and measured epsilon."
     result = run_audit(args.method, args.epsilon, args.delta, trials=args.trials, n=args.n, m=args.m, sampling=args.sampling,
                        sample_rate=args.sample_rate, steps=args.steps, noise_multiplier=args.noise_multiplier, accountant=args.accountant,
-                       confidence=args.confidence, score=args.score, seed=args.seed)
+                       confidence=args.confidence, score=args.score, insecure_seed=args.insecure_seed)
     emit(result, args.json)
     return 0
 
@@ -450,14 +464,31 @@ def add_sweep(commands) -> None:
     p.add_argument('--max-grad-norm', type=float, default=1.0, help='dp-ti: clipping norm C')
     p.add_argument('--sample-rate', type=float, help='dp-ti: Poisson rate (default batch-size / n)')
     p.add_argument('--skip-bad', action='store_true', help='skip unreadable images (each is named in a warning)')
+    p.add_argument('--reference', help='PUBLIC image folder to score against (default: the private --data; scores then are not private)')
+    p.add_argument('--budget-cap', type=float, help='refuse to start if the sweep could take an image\'s epsilon above this')
+    p.add_argument('--ledger-dir', help='where the privacy ledger lives')
     _add_common(p); _add_ti_options(p)
     p.set_defaults(handler=run_sweep_command)
 
-def sweep_score_fn(args: argparse.Namespace, dataset):
-    "KID under `--features` against the folder's images, plus the toy palette metrics with `--toy-style`."
+def sweep_score_fn(args: argparse.Namespace, reference):
+    "KID under `--features` against the `reference` images, plus the toy palette metrics with `--toy-style`."
     features = {'inception': lambda: inception_features(weights_path=args.inception_weights), 'toy': load_toy_features, 'pixel': PixelFeatures}
-    kid = KIDScorer((dataset.pixel_values + 1) / 2, features[args.features]())
+    kid = KIDScorer((reference.pixel_values + 1) / 2, features[args.features]())
     return combine_scores(ToyStyleScore(args.toy_style), kid) if args.toy_style else kid
+
+def charge_sweep_plan(sweep: SweepConfig, records: list[str], args: argparse.Namespace) -> float:
+    "Print the ε the sweep will charge each image (basic composition of its private cells) and enforce `--budget-cap` first."
+    private = [e for m, e, _ in sweep_cells(sweep) if m in ('dp-ti', 'dpagg-ti')]
+    nonprivate = any(m == 'ti' for m, _, _ in sweep_cells(sweep))
+    spent = PrivacyLedger.open(args.ledger_dir).total(records=records)['epsilon']
+    planned = math.inf if nonprivate else sum(private)
+    print(f'dpti sweep: {len(private)} private cell(s) will charge each image up to epsilon {planned:.4g} (basic composition; '
+          f'the ledger composes tighter), on top of {spent:.4g} already spent'
+          + ('; the non-private "ti" cells on these images have epsilon = inf' if nonprivate else ''), file=sys.stderr)
+    if args.budget_cap is not None and spent + planned > args.budget_cap:
+        raise PrivacyError(f'--budget-cap {args.budget_cap}: this sweep could take an image to epsilon {spent + planned:.4g}; '
+                           'drop method "ti", use fewer cells, or sweep on public data')
+    return planned
 
 def run_sweep_command(args: argparse.Namespace) -> int:
     "`dpti sweep`: run the sweep and print its summary table."
@@ -473,9 +504,16 @@ def run_sweep_command(args: argparse.Namespace) -> int:
                         num_inference_steps=args.num_inference_steps, guidance_scale=args.guidance_scale, dp_ti=dp_ti,
                         dpagg_ti={'m': args.m} if args.m else {}, per_image_steps=args.per_image_steps,
                         metric='style_distance' if args.toy_style else 'kid', better='lower')
-    score_fn = sweep_score_fn(args, dataset)
+    records = record_hashes(dataset)
+    charge_sweep_plan(sweep, records, args)
+    reference = load_images(args.reference, args.resolution or resolution) if args.reference else dataset
+    if not args.reference: print('dpti sweep: scoring against the private --data images: the scores (results.csv, plots) are NOT private; '
+                                 'pass --reference PUBLIC_DIR for private scores', file=sys.stderr)
+    score_fn = sweep_score_fn(args, reference)
     save_effective_config(args, out)
-    rows = run_sweep(lambda: pipe, dataset, sweep, score_fn, out, config, progress=not args.quiet)
+    ledger, name = PrivacyLedger.open(args.ledger_dir), Path(args.data).name
+    rows = run_sweep(lambda: pipe, dataset, sweep, score_fn, out, config, progress=not args.quiet,
+                     on_release=lambda report: ledger.record(report, records, folder=name, force=True))
     return report_sweep(rows, sweep.metric, out, args)
 
 def report_sweep(rows: list[dict], metric: str, out: Path, args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_dp_ti.ipynb #3cb01e53
 from __future__ import annotations
-import dataclasses, json, math, os, tempfile, warnings
+import dataclasses, hashlib, json, math, os, warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -13,17 +13,17 @@ from torch import Tensor
 from tqdm.auto import tqdm
 from safetensors import safe_open
 from safetensors.torch import save_file
+from .core import PrivacyRNG, allreduce_sum, atomic_write, broadcast_from_main, derive_generator, rank, world_size
 from .privacy import DPSGDConfig, PrivacyError, PrivacyReport, check_privacy_args, clip_per_sample, dpsgd_epsilon, gaussian_noise
-from .data import poisson_sample
 from .models import save_embeddings, set_token_embeddings
-from .ti import (TIConfig, TIResult, allreduce_sum, autocast_context, cache_latents, derive_generator, make_optimizer,
-                     per_example_grads, prepare_ti, shared_os_generator, training_mode, _batches, _check_resolution, _rank, _records, _run_meta, _validation_images, _world)
+from .ti import (TIConfig, TIResult, autocast_context, cache_latents, check_resolution, make_optimizer, per_example_grads,
+                     prepare_ti, records_of, render_validation_images, run_meta, shuffled_batches, training_mode)
 
 # %% auto #0
 __all__ = ['SAMPLINGS', 'CHECKPOINT_NAME', 'CHECKPOINT_KEY', 'DPTIError', 'clipped_sum', 'noisy_mean', 'dp_noisy_gradient',
            'default_delta', 'resolve_privacy', 'PoissonSteps', 'ShuffledSteps', 'distributed_dp_noisy_gradient',
-           'run_fingerprint', 'save_checkpoint', 'load_checkpoint', 'DPTIResult', 'train_dp_ti', 'public_grad_norm',
-           'save_dp_ti']
+           'dataset_digest', 'run_fingerprint', 'save_checkpoint', 'load_checkpoint', 'DPTIResult', 'dp_ti_public',
+           'train_dp_ti', 'public_grad_norm', 'save_dp_ti']
 
 # %% ../nbs/04_dp_ti.ipynb #c01f5b49
 class DPTIError(ValueError):
@@ -34,16 +34,16 @@ def clipped_sum(per_example_grads: Tensor, max_grad_norm: float) -> Tensor:
     return clip_per_sample(per_example_grads, max_grad_norm).sum(0)
 
 def noisy_mean(summed: Tensor, noise_multiplier: float, max_grad_norm: float, expected_batch_size: float,
-               generator: torch.Generator | None, secure: bool = False) -> Tensor:
-    "(summed + N(0, σ²C²)) / qn: the Gaussian mechanism on a clipped sum, scaled by the public expected batch size."
+               rng: PrivacyRNG | None = None) -> Tensor:
+    "(summed + N(0, σ²C²)) / qn: the Gaussian mechanism on a clipped sum (rank 0's noise), scaled by the public qn."
     if not expected_batch_size > 0: raise DPTIError(f'expected_batch_size={expected_batch_size} must be positive (it is q·n)')
-    noise = gaussian_noise(summed.shape, noise_multiplier * max_grad_norm, generator, secure=secure)
-    return (summed.float() + noise.to(summed.device)) / expected_batch_size
+    noise = broadcast_from_main(gaussian_noise(summed.shape, noise_multiplier * max_grad_norm, rng, dtype=torch.float64))
+    return ((summed.double() + noise.to(summed.device)) / expected_batch_size).float()
 
 def dp_noisy_gradient(per_example_grads: Tensor, max_grad_norm: float, noise_multiplier: float, expected_batch_size: float,
-                      generator: torch.Generator | None, secure: bool = False) -> Tensor:
+                      rng: PrivacyRNG | None = None) -> Tensor:
     "DP-SGD's gradient [k, d] from per-example gradients [B, k, d]: clip each to C, sum, add N(0, σ²C²), divide by qn."
-    return noisy_mean(clipped_sum(per_example_grads, max_grad_norm), noise_multiplier, max_grad_norm, expected_batch_size, generator, secure)
+    return noisy_mean(clipped_sum(per_example_grads, max_grad_norm), noise_multiplier, max_grad_norm, expected_batch_size, rng)
 
 # %% ../nbs/04_dp_ti.ipynb #af7a7f3e
 def default_delta(n: int) -> float:
@@ -79,22 +79,17 @@ SAMPLINGS = ('poisson', 'shuffle')
 
 @dataclass
 class PoissonSteps:
-    "Step t of DP-TI: a Poisson batch, one draw generator per sampled image, and the generator the noise comes from."
+    "Step t of DP-TI: a Poisson batch and its privacy randomness (from `rng`), one non-private draw generator per image."
     n: int
     sample_rate: float
     seed: int
-    secure: bool = False
+    rng: PrivacyRNG
 
-    def step_generator(self, step: int) -> torch.Generator:
-        "The generator of step `step`: seeded from (seed, step), or from the OS (rank 0's, shared) when `secure`."
-        if not self.secure: return derive_generator(self.seed, 'batches', step + 1)
-        return shared_os_generator()
-
-    def __call__(self, step: int) -> tuple[Tensor, list[torch.Generator], torch.Generator]:
-        "(sampled indices, their draw generators, the step generator, positioned for the noise)."
-        generator = self.step_generator(step)
-        batch = poisson_sample(self.n, self.sample_rate, generator)
-        return batch, [derive_generator(self.seed, 'draws', step * self.n + int(i) + 1) for i in batch], generator
+    def __call__(self, step: int) -> tuple[Tensor, list[torch.Generator], PrivacyRNG]:
+        "(sampled indices, their draw generators, the step's privacy randomness for the noise)."
+        rng = self.rng.child(step)
+        batch = rng.poisson(self.n, self.sample_rate)
+        return batch, [derive_generator(self.seed, 'draws', step * self.n + int(i) + 1) for i in batch], rng
 
 @dataclass
 class ShuffledSteps:
@@ -104,7 +99,7 @@ class ShuffledSteps:
     seed: int
 
     def __post_init__(self):
-        self.batches, self.draws, self.taken = _batches(self.n, self.step_size, derive_generator(self.seed, 'batches')), derive_generator(self.seed, 'draws'), 0
+        self.batches, self.draws, self.taken = shuffled_batches(self.n, self.step_size, derive_generator(self.seed, 'batches')), derive_generator(self.seed, 'draws'), 0
 
     def __call__(self, step: int) -> tuple[Tensor, torch.Generator, None]:
         "(the step's indices, the shared draw generator, no noise generator); steps must come in order."
@@ -119,9 +114,9 @@ class ShuffledSteps:
 
 # %% ../nbs/04_dp_ti.ipynb #a96474c1
 def distributed_dp_noisy_gradient(local_grads: Tensor, max_grad_norm: float, noise_multiplier: float, expected_batch_size: float,
-                                  generator: torch.Generator) -> Tensor:
-    "`dp_noisy_gradient` of all processes' per-example gradients together: local clipped sums all-reduced, noise from the shared `generator` added once."
-    return noisy_mean(allreduce_sum(clipped_sum(local_grads, max_grad_norm)), noise_multiplier, max_grad_norm, expected_batch_size, generator)
+                                  rng: PrivacyRNG | None = None) -> Tensor:
+    "`dp_noisy_gradient` of all processes' per-example gradients: local clipped sums all-reduced, rank 0's noise added once."
+    return noisy_mean(allreduce_sum(clipped_sum(local_grads, max_grad_norm)), noise_multiplier, max_grad_norm, expected_batch_size, rng)
 
 # %% ../nbs/04_dp_ti.ipynb #c593f6a9
 CHECKPOINT_NAME = 'dp_ti_checkpoint.safetensors'
@@ -131,9 +126,16 @@ def _jsonable(x: Any) -> Any:
     "`x` after a JSON round trip (tuples become lists), for comparing fingerprints."
     return json.loads(json.dumps(x, default=str))
 
-def run_fingerprint(config: TIConfig, privacy: DPSGDConfig | None, n: int, sampling: str, secure_rng: bool) -> dict:
-    "What a checkpoint must share with the run that resumes it."
-    return _jsonable(dict(config=dataclasses.asdict(config), privacy=privacy and dataclasses.asdict(privacy), n=n, sampling=sampling, secure_rng=secure_rng))
+def dataset_digest(records: Sequence[Tensor]) -> str:
+    "SHA-256 over the records' pixels in order: which data a checkpoint was trained on."
+    h = hashlib.sha256()
+    for r in records: h.update(r.detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+def run_fingerprint(config: TIConfig, privacy: DPSGDConfig | None, records: Sequence[Tensor], sampling: str, rng: PrivacyRNG) -> dict:
+    "What a checkpoint must share with the run that resumes it (never the privacy randomness itself)."
+    return _jsonable(dict(config=dataclasses.asdict(config), privacy=privacy and dataclasses.asdict(privacy), n=len(records),
+                          dataset=dataset_digest(records), sampling=sampling, privacy_randomness=rng.kind))
 
 def save_checkpoint(path: str | os.PathLike, step: int, embedding: Tensor, optimizer: torch.optim.Optimizer, schedule: Any,
                     fingerprint: dict, generators: dict[str, torch.Generator] | None = None) -> Path:
@@ -145,12 +147,7 @@ def save_checkpoint(path: str | os.PathLike, step: int, embedding: Tensor, optim
     tensors |= {f'rng.{k}': g.get_state() for k, g in (generators or {}).items()}
     sched = {k: v for k, v in schedule.state_dict().items() if k != 'lr_lambdas'}
     meta = dict(step=step, param_groups=state['param_groups'], schedule=sched, fingerprint=fingerprint)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp'); os.close(fd)
-    try: save_file(tensors, tmp, metadata={CHECKPOINT_KEY: json.dumps(meta)}); os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-    return path
+    return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={CHECKPOINT_KEY: json.dumps(meta)}))
 
 def _differences(saved: Any, current: Any, prefix: str = '') -> list[str]:
     "Dotted names of the entries that differ between two fingerprints (e.g. 'config.learning_rate')."
@@ -187,7 +184,7 @@ def _check_sampling(sampling: str | None, privacy: DPSGDConfig | None) -> str:
     sampling = sampling or ('poisson' if privacy else 'shuffle')
     if sampling not in SAMPLINGS: raise DPTIError(f'sampling={sampling!r} is not one of {", ".join(SAMPLINGS)}')
     if sampling == 'shuffle' and privacy: raise DPTIError("sampling='shuffle' is not covered by the Poisson accountant; use sampling='poisson' with privacy")
-    if sampling == 'shuffle' and _world() > 1: raise DPTIError("sampling='shuffle' (plain TI) runs on one process; use sampling='poisson' with several")
+    if sampling == 'shuffle' and world_size() > 1: raise DPTIError("sampling='shuffle' (plain TI) runs on one process; use sampling='poisson' with several")
     return sampling
 
 def _step_gradient(pipe: Any, embedding: Tensor, latents: Tensor, inputs: Any, config: TIConfig, batch: Tensor, draws: Any,
@@ -205,24 +202,32 @@ def _step_gradient(pipe: Any, embedding: Tensor, latents: Tensor, inputs: Any, c
         stats += torch.stack([loss.sum(), torch.tensor(float(len(micro)))]).to(stats.device)
     return total, stats
 
-def _report(privacy: DPSGDConfig, steps: int, n: int, config: TIConfig, meta: dict, secure_rng: bool, allow_large_delta: bool) -> PrivacyReport:
+def dp_ti_public(config: TIConfig, privacy: DPSGDConfig, n: int) -> list[str]:
+    "What DP-TI's guarantee treats as public, one line each."
+    return [f'n = {n} (add/remove adjacency: the dataset size, and q = {privacy.sample_rate:.4g} from it, are published)',
+            f'clipping norm C = {privacy.max_grad_norm:.4g}', 'the prompt templates and the TI configuration',
+            'the model and every hyper-parameter (to be chosen on public data)']
+
+def _report(privacy: DPSGDConfig, steps: int, n: int, config: TIConfig, meta: dict, rng: PrivacyRNG, allow_large_delta: bool) -> PrivacyReport:
     "The privacy report of `steps` steps taken with `privacy`."
     done = dataclasses.replace(privacy, steps=steps)
-    return done.report(seed=None if secure_rng else config.seed, n=n, allow_large_delta=allow_large_delta, model={'id': meta.get('model')},
+    return done.report(seed=config.seed, n=n, allow_large_delta=allow_large_delta, model={'id': meta.get('model')},
+                       private=rng.private, privacy_randomness=rng.kind, public=dp_ti_public(config, privacy, n),
                        extra=dict(expected_batch_size=privacy.sample_rate * n, augmentation_multiplicity=config.augmentation_multiplicity,
                                   num_vectors=config.num_vectors, placeholder_token=config.placeholder_token, planned_steps=privacy.steps,
-                                  secure_rng=secure_rng, processes=_world()))
+                                  processes=world_size()))
 
 # %% ../nbs/04_dp_ti.ipynb #e67a04cb
 def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig | None = None, target_epsilon: float | None = None,
                 delta: float | None = None, sample_rate: float | None = None, max_grad_norm: float = 1.0, accountant: str = 'prv',
-                secure_rng: bool = False, sampling: str | None = None, checkpoint_dir: str | os.PathLike | None = None,
+                privacy_rng: PrivacyRNG | None = None, sampling: str | None = None, checkpoint_dir: str | os.PathLike | None = None,
                 checkpoint_steps: int = 100, resume: bool = False, stop_after: int | None = None, allow_large_delta: bool = False,
                 progress: bool = True) -> DPTIResult:
     "DP-TI: Textual Inversion trained with DP-SGD (Poisson rate q, clipping C, noise σ); ε = ∞ without privacy arguments."
-    inputs, records = prepare_ti(pipe, config), _records(dataset)
-    _check_resolution(records, config)
-    n, rank = len(records), _rank()
+    inputs, records = prepare_ti(pipe, config), records_of(dataset)
+    check_resolution(records, config)
+    n, this_rank, world = len(records), rank(), world_size()
+    rng = privacy_rng or PrivacyRNG()
     privacy = resolve_privacy(config, n, privacy, target_epsilon, delta, sample_rate, max_grad_norm, accountant, allow_large_delta)
     sampling = _check_sampling(sampling, privacy)
     if sampling == 'shuffle' and sample_rate is not None: raise DPTIError("sample_rate needs Poisson sampling: pass target_epsilon/privacy, or sampling='poisson'")
@@ -230,11 +235,11 @@ def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig 
     if sampling == 'shuffle' and step_size > n:
         raise DPTIError(f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {n} images (an image appears at most once per step)')
     q = privacy.sample_rate if privacy else (sample_rate or min(1.0, step_size / n))
-    sampler = PoissonSteps(n, q, config.seed, secure_rng) if sampling == 'poisson' else ShuffledSteps(n, step_size, config.seed)
+    sampler = PoissonSteps(n, q, config.seed, rng) if sampling == 'poisson' else ShuffledSteps(n, step_size, config.seed)
     embedding = inputs.init_embedding.clone().to(pipe.text_encoder.device).requires_grad_(True)
     lr = config.effective_learning_rate(config.train_batch_size)
     optimizer, schedule = make_optimizer([embedding], config, lr)
-    fingerprint = run_fingerprint(config, privacy, n, sampling, secure_rng)
+    fingerprint = run_fingerprint(config, privacy, records, sampling, rng)
     generators = {'draws': sampler.draws} if sampling == 'shuffle' else {}
     start = 0
     if resume and checkpoint_dir is not None and (Path(checkpoint_dir) / CHECKPOINT_NAME).exists():
@@ -242,40 +247,40 @@ def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig 
         if sampling == 'shuffle': sampler.skip(start)
     stop = min(config.max_train_steps, stop_after or config.max_train_steps)
     latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
-    result = DPTIResult(embedding, inputs.placeholder_tokens, [], config, meta=_run_meta(pipe, inputs, n, lr) | dict(sampling=sampling, start_step=start))
+    result = DPTIResult(embedding, inputs.placeholder_tokens, [], config, meta=run_meta(pipe, inputs, n, lr) | dict(sampling=sampling, start_step=start))
     marks, eps_spent = {math.ceil(config.max_train_steps * j / 10) for j in range(1, 11)}, None
-    bar = tqdm(range(start, stop), total=config.max_train_steps, initial=start, desc='DP-TI' if privacy else 'TI (ε=∞)', disable=not progress or rank != 0)
+    bar = tqdm(range(start, stop), total=config.max_train_steps, initial=start, desc='DP-TI' if privacy else 'TI (ε=∞)', disable=not progress or this_rank != 0)
     with training_mode(pipe, config):
         for step in bar:
-            batch, draws, generator = sampler(step)
-            total, stats = _step_gradient(pipe, embedding, latents, inputs, config, batch[rank::_world()],
-                                          draws if sampling == 'shuffle' else draws[rank::_world()], privacy)
+            batch, draws, step_rng = sampler(step)
+            total, stats = _step_gradient(pipe, embedding, latents, inputs, config, batch[this_rank::world],
+                                          draws if sampling == 'shuffle' else draws[this_rank::world], privacy)
             allreduce_sum(total); allreduce_sum(stats)
-            if privacy: embedding.grad = noisy_mean(total, privacy.noise_multiplier, privacy.max_grad_norm, q * n, generator)
+            if privacy: embedding.grad = noisy_mean(total, privacy.noise_multiplier, privacy.max_grad_norm, q * n, step_rng)
             else: embedding.grad = total / (step_size if sampling == 'shuffle' else q * n)
             optimizer.step(); schedule.step(); optimizer.zero_grad(set_to_none=True)
             result.losses.append((stats[0] / stats[1]).item() if stats[1] > 0 else float('nan'))
-            if progress and rank == 0:
-                post = dict(loss=f'{result.losses[-1]:.4f}')
+            if progress and this_rank == 0:
+                post = {} if privacy else dict(loss=f'{result.losses[-1]:.4f}')   # a private batch's loss has no noise on it
                 if privacy and (step + 1 in marks or step + 1 == stop): eps_spent = dpsgd_epsilon(privacy.noise_multiplier, q, step + 1, privacy.delta, privacy.accountant)
                 if eps_spent is not None: post['ε'] = f'{eps_spent:.3g}'
                 bar.set_postfix(post)
-            if config.validation_prompt and (step + 1) % config.validation_steps == 0 and rank == 0:
-                result.validation_images.append((step + 1, _validation_images(pipe, config, inputs, embedding)))
-            if checkpoint_dir is not None and rank == 0 and ((step + 1) % checkpoint_steps == 0 or step + 1 == stop):
+            if config.validation_prompt and (step + 1) % config.validation_steps == 0 and this_rank == 0:
+                result.validation_images.append((step + 1, render_validation_images(pipe, config, inputs, embedding)))
+            if checkpoint_dir is not None and this_rank == 0 and ((step + 1) % checkpoint_steps == 0 or step + 1 == stop):
                 save_checkpoint(checkpoint_dir, step + 1, embedding, optimizer, schedule, fingerprint, generators)
     bar.close()
     result.embeddings = embedding.detach().cpu()
     set_token_embeddings(pipe.text_encoder, inputs.placeholder_ids, result.embeddings)
     result.meta['steps_done'] = max(stop, start)
-    if privacy: result.report = _report(privacy, max(stop, start), n, config, result.meta, secure_rng, allow_large_delta)
+    if privacy: result.report = _report(privacy, max(stop, start), n, config, result.meta, rng, allow_large_delta)
     return result
 
 # %% ../nbs/04_dp_ti.ipynb #24399b2c
 def public_grad_norm(pipe: Any, public_dataset: Any, config: TIConfig, quantile: float = 0.5) -> float:
     "The `quantile` of per-example gradient norms at the initial embedding on PUBLIC images: a public `max_grad_norm`."
     if not 0 < quantile <= 1: raise DPTIError(f'quantile={quantile} must be in (0, 1]')
-    inputs, records = prepare_ti(pipe, config), _records(public_dataset)
+    inputs, records = prepare_ti(pipe, config), records_of(public_dataset)
     latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
     V = inputs.init_embedding[None].expand(len(records), -1, -1).to(pipe.text_encoder.device)
     grads, _ = per_example_grads(pipe, V, torch.arange(len(records)), latents, inputs.input_ids, derive_generator(config.seed, 'held_out'),

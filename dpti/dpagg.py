@@ -12,16 +12,16 @@ import numpy as np
 import torch
 from torch import Tensor
 from safetensors.torch import save_file
-from .data import poisson_sample, sample_without_replacement
+from .core import PrivacyRNG, broadcast_from_main, rank
 from .models import get_token_embeddings, save_embeddings, set_token_embeddings
 from .privacy import DPAggConfig, PrivacyError, PrivacyReport, check_privacy_args, gaussian_noise
-from .ti import TIConfig, broadcast_from_main, prepare_ti, shared_os_generator, train_per_image_ti, _rank
+from .ti import TIConfig, prepare_ti, train_per_image_ti
 
 # %% auto #0
 __all__ = ['SCALINGS', 'CENTERS', 'PER_IMAGE_NAME', 'DPAggError', 'normalize_embeddings', 'initializer_ids', 'public_center',
-           'default_norm', 'noise_to_signal', 'public_norms', 'rescale_rows', 'aggregate', 'privacy_generators',
-           'select_images', 'make_dpagg_config', 'DPAggResult', 'save_per_image_embeddings', 'aggregate_once',
-           'train_dpagg_ti']
+           'default_norm', 'noise_to_signal', 'public_norms', 'rescale_rows', 'aggregate', 'select_images',
+           'make_dpagg_config', 'DPAggResult', 'save_per_image_embeddings', 'aggregate_once', 'train_dpagg_ti',
+           'dpagg_public']
 
 # %% ../nbs/05_dpagg.ipynb #54244b55
 class DPAggError(PrivacyError):
@@ -106,29 +106,23 @@ def rescale_rows(embedding: Tensor, norm: float) -> Tensor:
     "Each row of `embedding` [k, d] scaled to L2 norm `norm` (zero rows stay zero)."
     return normalize_embeddings(embedding[:, None, :], norm)[:, 0, :]
 
-def aggregate(embeddings: Tensor, config: DPAggConfig, generator: torch.Generator | None = None, secure: bool = False,
-              center: Tensor | None = None, output_norm: float | None = None, scaling: str = 'normalize') -> Tensor:
-    "The DPAgg release [k, d]: normalised embeddings summed, divided by m (Poisson: expected count q·n), plus N(0, noise_std²), centre added back, rows rescaled to `output_norm`."
+def aggregate(embeddings: Tensor, config: DPAggConfig, rng: PrivacyRNG | None = None, center: Tensor | None = None,
+              output_norm: float | None = None, scaling: str = 'normalize') -> Tensor:
+    "The DPAgg release [k, d]: normalised embeddings summed, divided by m (Poisson: q·n), plus N(0, noise_std²), centre added back."
     _check_count(len(embeddings), config)
     u = normalize_embeddings(embeddings, config.norm, center, scaling)
     expected_count = config.m if config.sampling == 'without-replacement' else config.sample_rate * config.n
-    noise = gaussian_noise(tuple(u.shape[1:]), config.noise_std, generator=generator, secure=secure, dtype=u.dtype).to(u.device)
-    release = u.sum(0) / expected_count + noise
+    noise = gaussian_noise(tuple(u.shape[1:]), config.noise_std, rng, dtype=torch.float64).to(u.device)
+    release = (u.double().sum(0) / expected_count + noise).to(u.dtype)
     if center is not None: release = release + center.to(release.device, release.dtype)
     return release if output_norm is None else rescale_rows(release, _check_norm('output_norm', output_norm))
 
 # %% ../nbs/05_dpagg.ipynb #dd1484e2
-def privacy_generators(secure_rng: bool = True, seed: int | None = None) -> tuple[torch.Generator, torch.Generator | None]:
-    "Generators for (selection, noise): OS-seeded selection and `None` noise (use `secure=True`), or both derived from `seed`."
-    if secure_rng: return shared_os_generator(), None
-    if seed is None: raise DPAggError("secure_rng=False needs a seed; pass seed=... (or keep secure_rng=True)")
-    derive = lambda purpose: torch.Generator().manual_seed(int(np.random.SeedSequence([int(seed), 0xD9A66, purpose]).generate_state(1, np.uint64)[0] >> 1))
-    return derive(0), derive(1)
-
-def select_images(n: int, m: int, sampling: str, generator: torch.Generator) -> Tensor:
+def select_images(n: int, m: int, sampling: str, rng: PrivacyRNG | None = None) -> Tensor:
     "Sorted indices of the images that enter the release: m drawn without replacement, or Poisson with rate q = m/n."
-    if sampling == 'without-replacement': return sample_without_replacement(n, m, generator)
-    if sampling == 'poisson': return poisson_sample(n, m / n, generator)
+    rng = rng or PrivacyRNG()
+    if sampling == 'without-replacement': return rng.without_replacement(n, m)
+    if sampling == 'poisson': return rng.poisson(n, m / n)
     raise DPAggError(f"sampling={sampling!r} is not one of without-replacement, poisson")
 
 # %% ../nbs/05_dpagg.ipynb #21d28459
@@ -179,7 +173,7 @@ def save_per_image_embeddings(path: str | Path, embeddings: Tensor) -> Path:
 # %% ../nbs/05_dpagg.ipynb #4504bea5
 def aggregate_once(embeddings: Tensor, config: DPAggConfig, **kwargs: Any) -> Tensor:
     "`aggregate` on rank 0 only (one noise draw), its release broadcast to every process."
-    if _rank() == 0: release = aggregate(embeddings, config, **kwargs)
+    if rank() == 0: release = aggregate(embeddings, config, **kwargs)
     else: release = torch.zeros(embeddings.shape[1:], dtype=torch.promote_types(embeddings.dtype, torch.float32))
     return broadcast_from_main(release)
 
@@ -195,29 +189,38 @@ def _public_quantities(pipe: Any, config: TIConfig, center: str, norm: float | s
 def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, m: int, target_epsilon: float | None = None, delta: float | None = None,
                    noise_multiplier: float | None = None, norm: float | str = 'initializer', sampling: str = 'without-replacement',
                    center: str = 'initializer', output_norm: float | str | None = 'initializer', scaling: str = 'normalize',
-                   accountant: str = 'rdp', allow_large_delta: bool = False, secure_rng: bool = True, seed: int | None = None,
+                   accountant: str = 'rdp', allow_large_delta: bool = False, privacy_rng: PrivacyRNG | None = None,
                    batch_size: int = 8, save_per_image: str | Path | None = None, progress: bool = True) -> DPAggResult:
     "DPAgg-TI: draw m of the n images, train one TI embedding per drawn image, release their normalised mean plus calibrated Gaussian noise."
     if scaling not in SCALINGS: raise DPAggError(f"scaling={scaling!r} is not one of {', '.join(SCALINGS)}")
     n = len(dataset)
     c, C, out_norm = _public_quantities(pipe, config, center, norm, output_norm)
     dp_config = make_dpagg_config(n, m, C, delta, target_epsilon, noise_multiplier, sampling, accountant, allow_large_delta)
-    select_gen, noise_gen = privacy_generators(secure_rng, seed if seed is not None else config.seed)
-    indices = select_images(n, m, sampling, select_gen).tolist()
+    rng = privacy_rng or PrivacyRNG()
+    indices = select_images(n, m, sampling, rng).tolist()
     per_image = train_per_image_ti(pipe, dataset, config, indices=indices, batch_size=batch_size, progress=progress)
-    if save_per_image is not None and _rank() == 0: save_per_image_embeddings(save_per_image, per_image)
-    embedding = aggregate_once(per_image, dp_config, generator=noise_gen, secure=secure_rng, center=c, output_norm=out_norm, scaling=scaling)
+    if save_per_image is not None and rank() == 0: save_per_image_embeddings(save_per_image, per_image)
+    embedding = aggregate_once(per_image, dp_config, rng=rng, center=c, output_norm=out_norm, scaling=scaling)
     del per_image
     inputs = prepare_ti(pipe, config)
     set_token_embeddings(pipe.text_encoder, inputs.placeholder_ids, embedding)
-    report = _report(pipe, config, dp_config, secure_rng, seed if seed is not None else config.seed, center, scaling, out_norm, len(indices))
+    report = _report(pipe, config, dp_config, rng, center, scaling, out_norm)
     return DPAggResult(embedding, inputs.placeholder_tokens, report, len(indices), config, dp_config)
 
-def _report(pipe: Any, config: TIConfig, dp_config: DPAggConfig, secure_rng: bool, seed: int, center: str, scaling: str,
-            output_norm: float | None, selected: int) -> PrivacyReport:
+def dpagg_public(config: TIConfig, dp_config: DPAggConfig, center: str, output_norm: float | None) -> list[str]:
+    "What DPAgg-TI's guarantee treats as public, one line each."
+    size = (f'n = {dp_config.n} (replace-one adjacency: the dataset size is public by definition)' if dp_config.adjacency == 'replace-one'
+            else f'n = {dp_config.n} (add/remove adjacency: the dataset size, and q = m/n from it, are published)')
+    return [size, f'm = {dp_config.m} (the subsample size)', f'norm C = {dp_config.norm:.4g} of each centred embedding',
+            f'centre = {center!r} (computed from the model, not the data)', f'output_norm = {output_norm}',
+            'the prompt templates and the TI configuration', 'the model and every hyper-parameter (to be chosen on public data)']
+
+def _report(pipe: Any, config: TIConfig, dp_config: DPAggConfig, rng: PrivacyRNG, center: str, scaling: str,
+            output_norm: float | None) -> PrivacyReport:
     "The release's `PrivacyReport`, with the public choices and the TI settings in `extra`."
     numel = config.num_vectors * pipe.text_encoder.get_input_embeddings().weight.shape[1]
-    extra = dict(rng='os-entropy' if secure_rng else 'seeded', center=center, scaling=scaling, output_norm=output_norm, selected=selected,
-                 noise_to_signal=noise_to_signal(dp_config, numel), ti_config=asdict(config))
+    extra = dict(center=center, scaling=scaling, output_norm=output_norm, noise_to_signal=noise_to_signal(dp_config, numel),
+                 ti_config=asdict(config))
     model = dict(name=getattr(pipe, 'name_or_path', None) or pipe.config.get('_name_or_path'))
-    return dp_config.report(seed=None if secure_rng else int(seed), model=model, extra=extra)
+    return dp_config.report(seed=config.seed, model=model, extra=extra, private=rng.private, privacy_randomness=rng.kind,
+                            public=dpagg_public(config, dp_config, center, output_norm))

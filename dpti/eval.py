@@ -290,7 +290,7 @@ def train_cell(pipe: Any, dataset: Any, method: str, epsilon: float, ti_config: 
     kwargs = dict(config.dpagg_ti)
     per_image = {k: v for k, v in (('max_train_steps', config.per_image_steps), ('learning_rate', config.per_image_learning_rate)) if v is not None}
     result = train_dpagg_ti(pipe, dataset, dataclasses.replace(ti_config, **per_image), kwargs.pop('m', len(dataset)), target_epsilon=epsilon, delta=delta,
-                            secure_rng=False, seed=ti_config.seed, progress=progress, **kwargs)
+                            progress=progress, **kwargs)
     return result.embedding, result.report
 
 RESERVED_COLUMNS = ('method', 'epsilon', 'seed', 'epsilon_spent', 'delta', 'noise_multiplier', 'n', 'train_s', 'eval_s', 'images')
@@ -304,11 +304,13 @@ def cell_dir(method: str, epsilon: float, seed: int) -> str:
     return f'cells/{method}_eps{_eps_name(epsilon)}_seed{seed}'
 
 def run_cell(pipe: Any, dataset: Any, method: str, epsilon: float, seed: int, ti_config: TIConfig, config: SweepConfig,
-             score_fn: Callable[[list[Image.Image]], Mapping[str, float]], out_dir: str | Path, progress: bool = False) -> dict[str, Any]:
-    "Train one cell, generate its images on the fixed prompts and seeds, score them; returns its results row."
+             score_fn: Callable[[list[Image.Image]], Mapping[str, float]], out_dir: str | Path, progress: bool = False,
+             on_release: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    "Train one cell (its privacy report, if any, goes to `on_release` at once), generate its images, score them; its row."
     cfg, out = dataclasses.replace(ti_config, seed=seed), Path(out_dir)
     start = time.perf_counter()
     embedding, report = train_cell(pipe, dataset, method, epsilon, cfg, config, progress)
+    if report is not None and on_release is not None: on_release(report)
     trained = time.perf_counter()
     tokens = placeholder_tokens(cfg.placeholder_token, cfg.num_vectors)
     set_token_embeddings(pipe.text_encoder, pipe.tokenizer.convert_tokens_to_ids(tokens), embedding)
@@ -454,14 +456,15 @@ def describe_comparison(c: Mapping[str, Any]) -> str:
 
 # %% ../nbs/06_eval.ipynb #18c26cfe
 def run_sweep(pipe_factory: Callable[[], Any], dataset: Any, config: SweepConfig, score_fn: Callable[[list[Image.Image]], Mapping[str, float]],
-              out_dir: str | Path, ti_config: TIConfig, progress: bool = True) -> list[dict[str, Any]]:
-    "Run methods × ε × seeds, write results.csv, privacy_utility.png and grids.png under `out_dir`; returns the rows."
+              out_dir: str | Path, ti_config: TIConfig, progress: bool = True,
+              on_release: Callable[[Any], None] | None = None) -> list[dict[str, Any]]:
+    "Run methods × ε × seeds (each private cell's report to `on_release`, e.g. a ledger), write results and plots; the rows."
     out, rows = Path(out_dir), []
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(sweep_cells(config, ti_config.seed), desc='sweep', unit='cell', disable=not progress)
     for method, epsilon, seed in bar:
         bar.set_postfix(method=method, ε=_eps_name(epsilon), seed=seed)
-        rows.append(run_cell(pipe_factory(), dataset, method, epsilon, seed, ti_config, config, score_fn, out))
+        rows.append(run_cell(pipe_factory(), dataset, method, epsilon, seed, ti_config, config, score_fn, out, on_release=on_release))
         write_results(rows, out / 'results.csv')
     metric = config.metric or next(k for k in rows[0] if k not in RESERVED_COLUMNS)
     plot_privacy_utility(rows, metric, out / 'privacy_utility.png', better=config.better)

@@ -4,26 +4,27 @@
 
 # %% ../nbs/00_privacy.ipynb #f17c87d8
 from __future__ import annotations
-import dataclasses, hashlib, json, math, os, secrets, tempfile, warnings
+import dataclasses, json, math, os, warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import Tensor
 import dp_accounting
 from dp_accounting import rdp as dpa_rdp, pld as dpa_pld
 from opacus.accountants import PRVAccountant, RDPAccountant
+from .core import PrivacyRNG, atomic_write
 
 # %% auto #0
 __all__ = ['RDP_ORDERS', 'DPSGD_ACCOUNTANTS', 'MAX_NOISE_MULTIPLIER', 'SAMPLINGS', 'DPAGG_ACCOUNTANTS', 'REPORT_FILENAME',
-           'METADATA_KEY', 'PrivacyError', 'check_privacy_args', 'per_sample_norms', 'clip_per_sample',
-           'gaussian_noise', 'dpsgd_event', 'dpsgd_epsilon', 'calibrate_noise_multiplier', 'noise_multiplier_for',
-           'adjacency_of', 'dpagg_sensitivity', 'classical_gaussian_sigma', 'dpagg_event', 'dpagg_epsilon',
-           'dpagg_noise_multiplier_for', 'DPSGDConfig', 'DPAggConfig', 'library_versions', 'PrivacyReport',
-           'dataset_fingerprint', 'default_ledger_dir', 'PrivacyLedger']
+           'METADATA_KEY', 'LEDGER_FILENAME', 'PrivacyError', 'check_privacy_args', 'per_sample_norms',
+           'clip_per_sample', 'gaussian_noise', 'dpsgd_event', 'dpsgd_epsilon', 'calibrate_noise_multiplier',
+           'noise_multiplier_for', 'adjacency_of', 'dpagg_sensitivity', 'classical_gaussian_sigma', 'dpagg_event',
+           'dpagg_epsilon', 'dpagg_noise_multiplier_for', 'DPSGDConfig', 'DPAggConfig', 'library_versions',
+           'PrivacyReport', 'compose_reports', 'default_ledger_dir', 'PrivacyLedger']
 
 # %% ../nbs/00_privacy.ipynb #95b432de
 class PrivacyError(ValueError):
@@ -82,18 +83,11 @@ def clip_per_sample(per_example_grads: Tensor, max_norm: float) -> Tensor:
     return torch.nan_to_num(clipped, nan=0.0, posinf=0.0, neginf=0.0).to(per_example_grads.dtype)
 
 # %% ../nbs/00_privacy.ipynb #366fc65b
-def gaussian_noise(shape: Sequence[int], std: float, generator: torch.Generator | None = None, secure: bool = False,
-                   device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
-    "Draw `N(0, std²)` noise of `shape` from `generator` (or a fresh OS-seeded one when `secure`)."
+def gaussian_noise(shape: Sequence[int], std: float, rng: PrivacyRNG | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+    "Draw `N(0, std²)` noise of `shape` from `rng` (default: a fresh OS-CSPRNG `PrivacyRNG`)."
     std = _number('std', std)
     if std < 0: raise PrivacyError(f"std={std} must be >= 0")
-    if secure and generator is not None: raise PrivacyError("generator must be None when secure=True (the seed comes from the OS)")
-    if generator is None:
-        generator = torch.Generator(device=device or 'cpu')
-        if secure: generator.manual_seed(secrets.randbits(63))
-        else: generator.seed()
-    device = device if device is not None else generator.device
-    return torch.randn(tuple(shape), generator=generator, device=device, dtype=dtype) * std
+    return (rng or PrivacyRNG()).normal(tuple(shape), std, dtype)
 
 # %% ../nbs/00_privacy.ipynb #f08bdc19
 RDP_ORDERS: tuple[float, ...] = tuple(dpa_rdp.rdp_privacy_accountant.DEFAULT_RDP_ORDERS)
@@ -355,7 +349,10 @@ class PrivacyReport:
     max_grad_norm: float | None
     norm: float | None
     steps: int
-    seed: int | None
+    seed: int | None             # the NON-private randomness' seed (initialisation, timesteps, diffusion noise)
+    private: bool = True          # False when the privacy randomness was seeded (`PrivacyRNG(insecure_seed=...)`)
+    privacy_randomness: str = 'os-csprng'
+    public: list = field(default_factory=list)  # what the guarantee treats as public, one line each
     versions: dict = field(default_factory=library_versions)
     model: dict | None = None
     extra: dict = field(default_factory=dict)
@@ -363,6 +360,8 @@ class PrivacyReport:
     def __post_init__(self):
         if self.method not in ('dp-ti', 'dpagg-ti'): raise PrivacyError(f"method={self.method!r} is not one of dp-ti, dpagg-ti")
         if self.adjacency not in ('add-remove', 'replace-one'): raise PrivacyError(f"adjacency={self.adjacency!r} is not one of add-remove, replace-one")
+        if self.private != (self.privacy_randomness == 'os-csprng'):
+            raise PrivacyError(f"private={self.private} contradicts privacy_randomness={self.privacy_randomness!r}")
 
     def to_dict(self) -> dict: return dataclasses.asdict(self)
     def to_json(self, indent: int | None = 2) -> str: return json.dumps(self.to_dict(), indent=indent)
@@ -395,7 +394,7 @@ class PrivacyReport:
         "Write atomically to `path` (a `.json` file, or a directory that receives `privacy_report.json`)."
         path = Path(path)
         if path.suffix != '.json': path = path / REPORT_FILENAME
-        _atomic_write(path, self.to_json())
+        atomic_write(path, self.to_json())
         return path
     @classmethod
     def load(cls, path: str | os.PathLike) -> PrivacyReport:
@@ -413,94 +412,97 @@ class PrivacyReport:
         if METADATA_KEY not in metadata: raise PrivacyError(f"metadata has no {METADATA_KEY!r} entry; this file carries no dpti privacy report")
         return cls.from_json(metadata[METADATA_KEY])
 
-def _atomic_write(path: Path, text: str) -> None:
-    "Write `text` to `path` via a temporary file in the same directory and `os.replace`."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'w') as f: f.write(text); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True); raise
 
-# %% ../nbs/00_privacy.ipynb #e5ee0605
-def dataset_fingerprint(paths: str | os.PathLike | Iterable[str | os.PathLike]) -> str:
-    "SHA-256 over the sorted SHA-256 digests of the files' bytes (directories are walked; hidden files skipped)."
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    files = []
-    for p in map(Path, paths):
-        if p.is_dir(): files += [f for f in p.rglob('*') if f.is_file() and not any(s.startswith('.') for s in f.relative_to(p).parts)]
-        elif p.is_file(): files.append(p)
-        else: raise PrivacyError(f"path {str(p)!r} does not exist; pass existing image files or folders")
-    if not files: raise PrivacyError("paths contain no files; pass the dataset's image files or folder")
-    digests = sorted(hashlib.sha256(f.read_bytes()).hexdigest() for f in files)
-    return hashlib.sha256('\n'.join(digests).encode()).hexdigest()
+# %% ../nbs/00_privacy.ipynb #316968e9
+def compose_reports(reports: Sequence[PrivacyReport], delta: float, accountant: str = 'rdp') -> dict:
+    "Composed `{'epsilon', 'delta', 'adjacency', 'accountant', 'releases'}` of the releases `reports` at `delta`."
+    check_privacy_args(delta=delta); _check_accountant(accountant, ('rdp', 'pld'))
+    groups = {a: [r.to_event() for r in reports if r.adjacency == a] for a in ('add-remove', 'replace-one')}
+    def eps(adjacency, d):
+        if accountant == 'pld' and adjacency == 'replace-one':
+            raise PrivacyError("accountant='pld' cannot compose replace-one (without-replacement) releases in dp-accounting; use accountant='rdp'")
+        acc = dpa_rdp.RdpAccountant(list(RDP_ORDERS), _AR if adjacency == 'add-remove' else _RO) if accountant == 'rdp' else dpa_pld.PLDAccountant(_AR)
+        acc.compose(dp_accounting.ComposedDpEvent(groups[adjacency]))
+        return float(acc.get_epsilon(d))
+    out = dict(delta=delta, accountant=accountant, releases=len(reports))
+    present = [a for a in groups if groups[a]]
+    if not present: return dict(out, epsilon=0.0, adjacency=None)
+    if len(present) == 1: return dict(out, epsilon=eps(present[0], delta), adjacency=present[0])
+    delta_a = delta / 4
+    for _ in range(50):
+        eps_a = eps('add-remove', delta_a)
+        if (1 + math.exp(eps_a)) * delta_a <= delta / 2: break
+        delta_a = delta / (4 * (1 + math.exp(eps_a)))
+    else: raise PrivacyError(f"delta={delta} is too small to convert the add/remove releases to replace-one; raise delta")
+    return dict(out, epsilon=2 * eps_a + eps('replace-one', delta / 2), adjacency='replace-one')
 
+# %% ../nbs/00_privacy.ipynb #4640cea3
 def default_ledger_dir() -> Path:
-    "Where ledgers live unless told otherwise: `$DPTI_LEDGER_DIR` or `~/.cache/dpti/ledger`."
+    "Where the ledger lives unless told otherwise: `$DPTI_LEDGER_DIR` or `~/.cache/dpti/ledger`."
     return Path(os.environ.get('DPTI_LEDGER_DIR', Path.home() / '.cache' / 'dpti' / 'ledger'))
 
-# %% ../nbs/00_privacy.ipynb #903c7509
+# %% ../nbs/00_privacy.ipynb #c80e0d96
+LEDGER_FILENAME = 'ledger.json'
+
 @dataclass
 class PrivacyLedger:
-    "The releases made from one dataset (by fingerprint) and their composed privacy cost."
-    fingerprint: str
+    "Every private release with the records (content hashes) it could have used; each record's ε composed over its releases."
     path: Path
-    events: list[dict] = field(default_factory=list)
+    releases: list[dict] = field(default_factory=list)
 
     @classmethod
-    def open(cls, fingerprint: str, root: str | os.PathLike | None = None) -> PrivacyLedger:
-        "The ledger of `fingerprint` under `root` (default `default_ledger_dir()`), empty if new."
-        path = Path(root or default_ledger_dir()) / f'{fingerprint}.json'
-        if not path.exists(): return cls(fingerprint, path)
+    def open(cls,
+             root: str | os.PathLike | None = None):  # folder of `ledger.json` (default `default_ledger_dir()`)
+        "The ledger under `root`, empty if new."
+        path = Path(root or default_ledger_dir()) / LEDGER_FILENAME
+        if not path.exists(): return cls(path)
         data = json.loads(path.read_text())
-        if data.get('fingerprint') != fingerprint: raise PrivacyError(f"ledger {str(path)!r} belongs to another dataset; remove or move it")
-        return cls(fingerprint, path, data['events'])
+        if data.get('version') != 1: raise PrivacyError(f"{path} is not a dpti ledger (version 1); move it away or pass another ledger folder")
+        return cls(path, data['releases'])
 
-    @classmethod
-    def for_dataset(cls, paths, root: str | os.PathLike | None = None) -> PrivacyLedger:
-        "The ledger of the dataset made of `paths`."
-        return cls.open(dataset_fingerprint(paths), root)
+    def _signatures(self, records: Sequence[str] | None, extra: Sequence[tuple[PrivacyReport, Sequence[str]]]) -> dict[str, tuple[int, ...]]:
+        "Record → indices of the releases (recorded, then `extra`) that include it."
+        entries = [set(r['records']) for r in self.releases] + [set(h) for _, h in extra]
+        pool = set(records) if records is not None else set().union(*entries) if entries else set()
+        return {h: tuple(i for i, e in enumerate(entries) if h in e) for h in pool}
 
-    @property
-    def reports(self) -> list[PrivacyReport]: return [PrivacyReport.from_dict(e) for e in self.events]
+    def epsilon_by_record(self, delta: float | None = None, accountant: str = 'rdp', records: Sequence[str] | None = None,
+                          extra: Sequence[tuple[PrivacyReport, Sequence[str]]] = ()) -> dict[str, dict]:
+        "Each record's composed `{'epsilon', 'delta', ...}` (at `delta`, default the sum of its releases' δ)."
+        reports = [PrivacyReport.from_dict(r['report']) for r in self.releases] + [r for r, _ in extra]
+        cache, out = {}, {}
+        for h, sig in self._signatures(records, extra).items():
+            if sig not in cache:
+                d = delta if delta is not None else min(sum(reports[i].delta for i in sig), 0.5) or 1e-5
+                cache[sig] = compose_reports([reports[i] for i in sig], d, accountant)
+            out[h] = cache[sig]
+        return out
 
-    def total(self, delta: float, accountant: str = 'rdp', extra: Sequence[PrivacyReport] = ()) -> dict:
-        "Composed `{'epsilon', 'delta', 'adjacency', 'accountant', 'releases'}` of all events (plus `extra`)."
-        check_privacy_args(delta=delta); _check_accountant(accountant, ('rdp', 'pld'))
-        reports = self.reports + list(extra)
-        groups = {a: [r.to_event() for r in reports if r.adjacency == a] for a in ('add-remove', 'replace-one')}
-        def eps(adjacency, d):
-            if accountant == 'pld' and adjacency == 'replace-one':
-                raise PrivacyError("accountant='pld' cannot compose replace-one (without-replacement) releases in dp-accounting; use accountant='rdp'")
-            acc = dpa_rdp.RdpAccountant(list(RDP_ORDERS), _AR if adjacency == 'add-remove' else _RO) if accountant == 'rdp' else dpa_pld.PLDAccountant(_AR)
-            acc.compose(dp_accounting.ComposedDpEvent(groups[adjacency]))
-            return float(acc.get_epsilon(d))
-        out = dict(delta=delta, accountant=accountant, releases=len(reports))
-        present = [a for a in groups if groups[a]]
-        if not present: return dict(out, epsilon=0.0, adjacency=None)
-        if len(present) == 1: return dict(out, epsilon=eps(present[0], delta), adjacency=present[0])
-        delta_a = delta / 4
-        for _ in range(50):
-            eps_a = eps('add-remove', delta_a)
-            if (1 + math.exp(eps_a)) * delta_a <= delta / 2: break
-            delta_a = delta / (4 * (1 + math.exp(eps_a)))
-        else: raise PrivacyError(f"delta={delta} is too small to convert the add/remove releases to replace-one; raise delta")
-        return dict(out, epsilon=2 * eps_a + eps('replace-one', delta / 2), adjacency='replace-one')
+    def total(self, delta: float | None = None, accountant: str = 'rdp', records: Sequence[str] | None = None,
+              extra: Sequence[tuple[PrivacyReport, Sequence[str]]] = ()) -> dict:
+        "The worst record's composed privacy loss (over `records`, default all), with how many records were charged."
+        per = self.epsilon_by_record(delta, accountant, records, extra)
+        worst = max(per.values(), key=lambda t: t['epsilon'], default=dict(epsilon=0.0, delta=0.0, releases=0, adjacency=None))
+        return dict(worst, records=len(per))
 
-    def total_epsilon(self, delta: float, accountant: str = 'rdp') -> float:
-        "ε at `delta` of all releases recorded so far, composed."
-        return self.total(delta, accountant)['epsilon']
+    def folders(self, delta: float | None = None, accountant: str = 'rdp') -> dict[str, dict]:
+        "Per folder name: the worst composed privacy loss over the records of its releases."
+        names = {r.get('folder') or '?' for r in self.releases}
+        hashes = {f: sorted({h for r in self.releases if (r.get('folder') or '?') == f for h in r['records']}) for f in names}
+        return {f: self.total(delta, accountant, records=hs) for f, hs in sorted(hashes.items())}
 
-    def record(self, report: PrivacyReport, cap: float | None = None, force: bool = False,
-               delta: float | None = None, accountant: str = 'rdp') -> float:
-        "Append `report`; refuse if the composed ε (at `delta`, default the sum of all δ) would exceed `cap` unless `force`."
-        if delta is None: delta = min(sum(r.delta for r in self.reports) + report.delta, 0.5)
-        total = self.total(delta, accountant, extra=[report])['epsilon']
-        if cap is not None and total > _number('cap', cap):
-            msg = f"cap={cap}: this release would bring dataset {self.fingerprint[:12]} to epsilon={total:.4g} at delta={delta:.3g}"
-            if not force: raise PrivacyError(msg + "; lower the release's epsilon, raise the cap, or pass force=True (--force)")
+    def record(self, report: PrivacyReport,
+               records: Sequence[str],          # content hashes of every record the release could have used
+               folder: str | None = None,       # a name to show in `dpti ledger` (never a path's contents)
+               cap: float | None = None,        # refuse if any record would exceed this ε
+               force: bool = False, delta: float | None = None, accountant: str = 'rdp') -> float:
+        "Append a release; returns the worst composed ε over its records. Refuses (writing nothing) above `cap` unless `force`."
+        if not records: raise PrivacyError("records is empty; pass the content hashes of the images the release used (dpti.data.record_hashes)")
+        total = self.total(delta, accountant, records=records, extra=[(report, records)])
+        if cap is not None and total['epsilon'] > _number('cap', cap):
+            msg = f"cap={cap}: this release would bring an image to epsilon={total['epsilon']:.4g} at delta={total['delta']:.3g}"
+            if not force: raise PrivacyError(msg + "; lower the release's epsilon, raise the cap, or pass force=True (--force-budget)")
             warnings.warn(msg + " (forced)", stacklevel=2)
-        self.events.append(report.to_dict())
-        _atomic_write(self.path, json.dumps({'fingerprint': self.fingerprint, 'events': self.events}, indent=2))
-        return total
+        self.releases.append(dict(report=report.to_dict(), records=sorted(set(records)), folder=folder))
+        atomic_write(self.path, json.dumps({'version': 1, 'releases': self.releases}, indent=1))
+        return total['epsilon']

@@ -4,25 +4,25 @@
 
 # %% ../nbs/03_ti.ipynb #ca222813
 from __future__ import annotations
-import math, secrets, time
+import math, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
-import torch.distributed as dist
 from tqdm.auto import tqdm
 from diffusers import DDPMScheduler
 from diffusers.optimization import SchedulerType, get_scheduler
+from .core import STREAMS, allreduce_sum, broadcast_from_main, derive_generator, rank, world_size
 from .data import OBJECT_TEMPLATES, STYLE_TEMPLATES, ImageDataset, augment, check_template
 from .models import add_placeholder_tokens, get_token_embeddings, placeholder_tokens, set_token_embeddings, text_encoder_pairs
 
 # %% auto #0
-__all__ = ['MIXED_PRECISION', 'STREAMS', 'TIConfigError', 'TIConfig', 'derive_generator', 'PerExampleError',
-           'per_example_embeddings', 'tokenize_templates', 'cache_latents', 'training_scheduler', 'snr',
-           'diffusion_loss_per_example', 'ExampleDraws', 'draw_examples', 'per_example_loss', 'per_example_grads',
-           'TIInputs', 'prepare_ti', 'held_out_loss', 'make_optimizer', 'autocast_context', 'training_mode', 'TIResult',
-           'train_ti', 'allreduce_sum', 'broadcast_from_main', 'shared_os_generator', 'train_per_image_ti']
+__all__ = ['MIXED_PRECISION', 'TIConfigError', 'TIConfig', 'PerExampleError', 'per_example_embeddings', 'tokenize_templates',
+           'records_of', 'cache_latents', 'training_scheduler', 'snr', 'diffusion_loss_per_example', 'ExampleDraws',
+           'draw_examples', 'per_example_loss', 'per_example_grads', 'TIInputs', 'prepare_ti', 'held_out_loss',
+           'make_optimizer', 'autocast_context', 'training_mode', 'TIResult', 'run_meta', 'check_resolution',
+           'shuffled_batches', 'render_validation_images', 'train_ti', 'train_per_image_ti']
 
 # %% ../nbs/03_ti.ipynb #c4858651
 class TIConfigError(ValueError):
@@ -82,14 +82,6 @@ class TIConfig:
         "The prompt templates this run draws from."
         return self.templates or (STYLE_TEMPLATES if self.learnable_property == 'style' else OBJECT_TEMPLATES)
 
-# %% ../nbs/03_ti.ipynb #205bb45b
-STREAMS = {'latents': 0, 'batches': 1, 'draws': 2, 'validation': 3, 'held_out': 4}
-
-def derive_generator(seed: int, stream: str, index: int | None = None) -> torch.Generator:
-    "A CPU generator for `(seed, stream[, index])`, independent of every other key."
-    key = [int(seed), STREAMS[stream]] + ([] if index is None else [int(index)])
-    return torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1, np.uint64)[0] >> 1))
-
 # %% ../nbs/03_ti.ipynb #e0a25a09
 class PerExampleError(ValueError):
     "Per-example leaves and the batch they feed do not fit together."
@@ -130,7 +122,7 @@ def tokenize_templates(tokenizer: Any, templates: Sequence[str], tokens: Sequenc
     return input_ids
 
 # %% ../nbs/03_ti.ipynb #3dfab477
-def _records(images: Any) -> list[torch.Tensor]:
+def records_of(images: Any) -> list[torch.Tensor]:
     "Each record's images as a tensor [m, 3, R, R] in [-1, 1]."
     if isinstance(images, ImageDataset): return [r.pixel_values for r in images.records]
     if isinstance(images, torch.Tensor) and images.ndim == 4: return [x[None] for x in images]
@@ -143,7 +135,7 @@ def _vae_latents(vae: Any, pixels: torch.Tensor, generator: torch.Generator) -> 
 
 def cache_latents(vae: Any, images: Any, num_views: int, generator: torch.Generator | Sequence[torch.Generator]) -> torch.Tensor:
     "VAE latents × scaling factor of `num_views` augmented views per record: [n, views, c, h, w] (one generator, or one per record)."
-    records = _records(images)
+    records = records_of(images)
     gens = list(generator) if isinstance(generator, (list, tuple)) else [generator] * len(records)
     if len(gens) != len(records): raise PerExampleError(f'{len(gens)} generators for {len(records)} records; pass one, or one per record')
     views = lambda rec, g: torch.stack([augment(rec[v % len(rec)], g) for v in range(num_views)])
@@ -314,7 +306,7 @@ class TIResult:
     validation_images: list[tuple[int, list[Any]]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
 
-def _run_meta(pipe: Any, inputs: TIInputs, num_records: int, learning_rate: float) -> dict[str, Any]:
+def run_meta(pipe: Any, inputs: TIInputs, num_records: int, learning_rate: float) -> dict[str, Any]:
     "What a reader needs besides the config to reproduce a run."
     import diffusers, transformers, dpti
     return dict(num_records=num_records, learning_rate=learning_rate, templates=list(inputs.templates), placeholder_ids=inputs.placeholder_ids,
@@ -322,19 +314,19 @@ def _run_meta(pipe: Any, inputs: TIInputs, num_records: int, learning_rate: floa
                 model=getattr(pipe, 'name_or_path', None) or pipe.config.get('_name_or_path'), dpti=dpti.__version__, torch=torch.__version__,
                 diffusers=diffusers.__version__, transformers=transformers.__version__)
 
-def _check_resolution(records: list[torch.Tensor], config: TIConfig) -> None:
+def check_resolution(records: list[torch.Tensor], config: TIConfig) -> None:
     "Refuse images whose size is not `config.resolution`."
     sizes = {tuple(r.shape[-2:]) for r in records}
     if sizes != {(config.resolution, config.resolution)}:
         raise TIConfigError(f'images are {sorted(sizes)} pixels but config.resolution={config.resolution}; load them with load_images(folder, resolution={config.resolution}) or set resolution')
 
-def _batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+def shuffled_batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     "Endless batches of `size` distinct, sorted indices from shuffled passes over range(n) (a partial pass is dropped)."
     while True:
         order = torch.randperm(n, generator=generator)
         yield from (order[i:i + size].sort().values for i in range(0, n - size + 1, size))
 
-def _validation_images(pipe: Any, config: TIConfig, inputs: TIInputs, embedding: torch.Tensor) -> list[Any]:
+def render_validation_images(pipe: Any, config: TIConfig, inputs: TIInputs, embedding: torch.Tensor) -> list[Any]:
     "`num_validation_images` images of `validation_prompt` with the current embedding, seeded from `config.seed`."
     prompt = config.validation_prompt.format(' '.join(inputs.placeholder_tokens)) if '{}' in config.validation_prompt else config.validation_prompt
     set_token_embeddings(pipe.text_encoder, inputs.placeholder_ids, embedding.detach())
@@ -346,18 +338,18 @@ def _validation_images(pipe: Any, config: TIConfig, inputs: TIInputs, embedding:
 # %% ../nbs/03_ti.ipynb #08163f0e
 def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -> TIResult:
     "Plain (non-private) Textual Inversion: one shared embedding trained with AdamW on the SD loss."
-    inputs, records = prepare_ti(pipe, config), _records(dataset)
-    _check_resolution(records, config)
+    inputs, records = prepare_ti(pipe, config), records_of(dataset)
+    check_resolution(records, config)
     step_size = config.train_batch_size * config.gradient_accumulation_steps
     if step_size > len(records):
         raise TIConfigError(f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {len(records)} images (an image appears at most once per step); '
                             'lower them, or raise augmentation_multiplicity to see each image under more draws')
     latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
-    batches, draws = _batches(len(records), step_size, derive_generator(config.seed, 'batches')), derive_generator(config.seed, 'draws')
+    batches, draws = shuffled_batches(len(records), step_size, derive_generator(config.seed, 'batches')), derive_generator(config.seed, 'draws')
     embedding = inputs.init_embedding.clone().to(pipe.text_encoder.device).requires_grad_(True)
     lr = config.effective_learning_rate(config.train_batch_size)
     optimizer, schedule = make_optimizer([embedding], config, lr)
-    result = TIResult(embedding, inputs.placeholder_tokens, [], config, meta=_run_meta(pipe, inputs, len(records), lr))
+    result = TIResult(embedding, inputs.placeholder_tokens, [], config, meta=run_meta(pipe, inputs, len(records), lr))
     bar = tqdm(range(config.max_train_steps), desc='TI', disable=not progress)
     with training_mode(pipe, config):
         for step in bar:
@@ -374,53 +366,24 @@ def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -
             result.losses.append(torch.cat(losses).mean().item())
             bar.set_postfix(loss=f'{result.losses[-1]:.4f}', lr=f'{schedule.get_last_lr()[0]:.2e}')
             if config.validation_prompt and (step + 1) % config.validation_steps == 0:
-                result.validation_images.append((step + 1, _validation_images(pipe, config, inputs, embedding)))
+                result.validation_images.append((step + 1, render_validation_images(pipe, config, inputs, embedding)))
     result.embeddings = embedding.detach().cpu()
     set_token_embeddings(pipe.text_encoder, inputs.placeholder_ids, result.embeddings)
     return result
-
-# %% ../nbs/03_ti.ipynb #2a874b5f
-def _world() -> int:
-    "The number of processes (1 without `torch.distributed`)."
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-def _rank() -> int:
-    "This process's rank (0 without `torch.distributed`)."
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-def _communicate(x: torch.Tensor, collective: Any) -> torch.Tensor:
-    "Run `collective` on `x` in place, through a CUDA copy where the backend is NCCL."
-    if _world() == 1: return x
-    on_backend = x.cuda() if dist.get_backend() == 'nccl' and not x.is_cuda else x
-    collective(on_backend)
-    if on_backend is not x: x.copy_(on_backend)
-    return x
-
-def allreduce_sum(x: torch.Tensor) -> torch.Tensor:
-    "The sum of `x` over all processes, in place (the identity without `torch.distributed`)."
-    return _communicate(x, lambda t: dist.all_reduce(t, op=dist.ReduceOp.SUM))
-
-def broadcast_from_main(x: torch.Tensor) -> torch.Tensor:
-    "Rank 0's `x` on every process, in place (the identity without `torch.distributed`)."
-    return _communicate(x, lambda t: dist.broadcast(t, src=0))
-
-def shared_os_generator() -> torch.Generator:
-    "A CPU generator seeded from the operating system's entropy; under `torch.distributed`, from rank 0's on every process."
-    return torch.Generator().manual_seed(int(broadcast_from_main(torch.tensor([secrets.randbits(63)])).item()))
 
 # %% ../nbs/03_ti.ipynb #a0430ac0
 def train_per_image_ti(pipe: Any, dataset: Any, config: TIConfig, indices: Sequence[int] | None = None, batch_size: int = 8,
                        progress: bool = True) -> torch.Tensor:
     "One TI embedding per selected record, [m, k, d], trained b = `batch_size` records at a time (shared over processes); equals m separate single-image runs."
-    inputs, records = prepare_ti(pipe, config), _records(dataset)
-    _check_resolution(records, config)
+    inputs, records = prepare_ti(pipe, config), records_of(dataset)
+    check_resolution(records, config)
     indices = list(range(len(records)) if indices is None else (int(i) for i in indices))
     if len(set(indices)) != len(indices) or not all(0 <= i < len(records) for i in indices):
         raise TIConfigError(f'indices must be distinct record indices in [0, {len(records)}); got {indices}')
     if batch_size < 1: raise TIConfigError(f'batch_size={batch_size} must be at least 1')
-    lr, mine = config.effective_learning_rate(1), list(range(_rank(), len(indices), _world()))
+    lr, mine = config.effective_learning_rate(1), list(range(rank(), len(indices), world_size()))
     out = inputs.init_embedding.new_zeros(len(indices), *inputs.init_embedding.shape).to(pipe.text_encoder.device)
-    bar = tqdm(total=len(mine) * config.max_train_steps, desc='per-image TI', unit='image-step', disable=not progress or _rank() != 0)
+    bar = tqdm(total=len(mine) * config.max_train_steps, desc='per-image TI', unit='image-step', disable=not progress or rank() != 0)
     with training_mode(pipe, config):
         for group in (mine[i:i + batch_size] for i in range(0, len(mine), batch_size)):
             out[group] = _train_group(pipe, [records[indices[p]] for p in group], [indices[p] for p in group], config, inputs, lr, bar)

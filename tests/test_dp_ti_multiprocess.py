@@ -1,7 +1,9 @@
 "DP-TI across two CPU processes (torch.distributed, gloo) gives the single-process noisy gradient and embedding: the clipped sums are all-reduced and the noise is added exactly once."
+import warnings
 import pytest, torch
 from spawn_ranks import run_ranks
-from dpti.dp_ti import PoissonSteps, distributed_dp_noisy_gradient, dp_noisy_gradient, train_dp_ti
+from dpti.core import PrivacyRNG
+from dpti.dp_ti import PoissonSteps, distributed_dp_noisy_gradient, dp_noisy_gradient, noisy_mean, train_dp_ti
 from dpti.models import load_pipeline
 from dpti.privacy import DPSGDConfig
 from dpti.ti import TIConfig
@@ -14,36 +16,44 @@ def per_example_grads_fixture() -> torch.Tensor:
     "Seven per-example gradients [7, 2, 3] of varied norms (some clipped, some not)."
     return torch.randn(7, 2, 3, generator=torch.Generator().manual_seed(0)) * torch.linspace(0.1, 3, 7)[:, None, None]
 
+def seeded(seed: int) -> PrivacyRNG:
+    "Reproducible privacy randomness, so that two processes can be compared with one (tests only)."
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore'); return PrivacyRNG(insecure_seed=seed)
+
 def images() -> list[torch.Tensor]:
     return list(torch.rand(5, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1)
 
 def worker(rank: int) -> dict[str, torch.Tensor]:
-    "One process: the distributed noisy gradient of its share, a private training run, a secure-RNG step's batch and noise."
+    "One process: the distributed noisy gradient of its share, a seeded and a default private run, a default step's batch and noise."
     grads = per_example_grads_fixture()
-    noisy = distributed_dp_noisy_gradient(grads[rank::WORLD], 1.0, 2.0, 3.5, torch.Generator().manual_seed(7))
+    noisy = distributed_dp_noisy_gradient(grads[rank::WORLD], 1.0, 2.0, 3.5, seeded(7))
     pipe = load_pipeline('tiny-random', device='cpu')
-    result = train_dp_ti(pipe, images(), TIConfig(**CONFIG), privacy=PRIVACY, progress=False)
-    batch, _, generator = PoissonSteps(100, 0.5, seed=0, secure=True)(0)
-    secure = torch.cat([batch.float(), torch.randn(3, generator=generator)])   # OS-seeded on rank 0, shared with rank 1
-    return {'noisy': noisy, 'embedding': result.embeddings, 'secure': secure, 'epsilon': torch.tensor(result.report.epsilon, dtype=torch.float64)}
+    result = train_dp_ti(pipe, images(), TIConfig(**CONFIG), privacy=PRIVACY, privacy_rng=seeded(9), progress=False)
+    default = train_dp_ti(pipe, images(), TIConfig(**CONFIG), privacy=PRIVACY, progress=False)
+    batch, _, rng = PoissonSteps(100, 0.5, 0, PrivacyRNG())(0)
+    secure = torch.cat([batch.float(), noisy_mean(torch.zeros(3), 1.0, 1.0, 1.0, rng)])   # the OS's, on rank 0, shared with rank 1
+    return {'noisy': noisy, 'embedding': result.embeddings, 'default': default.embeddings, 'secure': secure,
+            'epsilon': torch.tensor(result.report.epsilon, dtype=torch.float64)}
 
 @pytest.fixture(scope='module')
 def ranks(tmp_path_factory):
     return run_ranks(worker, tmp_path_factory.mktemp('mp'), WORLD)
 
 def test_noisy_gradient_equals_single_process(ranks):
-    single = dp_noisy_gradient(per_example_grads_fixture(), 1.0, 2.0, 3.5, torch.Generator().manual_seed(7))
+    single = dp_noisy_gradient(per_example_grads_fixture(), 1.0, 2.0, 3.5, seeded(7))
     for r in ranks: torch.testing.assert_close(r['noisy'], single, atol=1e-6, rtol=0)
-    no_noise = dp_noisy_gradient(per_example_grads_fixture(), 1.0, 0.0, 3.5, None)
+    no_noise = dp_noisy_gradient(per_example_grads_fixture(), 1.0, 0.0, 3.5)
     assert (single - no_noise).abs().max() > 0.1          # the noise is there (once: the equality above would fail if twice)
 
 def test_training_equals_single_process(ranks):
-    single = train_dp_ti(load_pipeline('tiny-random', device='cpu'), images(), TIConfig(**CONFIG), privacy=PRIVACY, progress=False)
+    single = train_dp_ti(load_pipeline('tiny-random', device='cpu'), images(), TIConfig(**CONFIG), privacy=PRIVACY, privacy_rng=seeded(9),
+                         progress=False)
     torch.testing.assert_close(ranks[0]['embedding'], ranks[1]['embedding'], atol=0, rtol=0)
     torch.testing.assert_close(ranks[0]['embedding'], single.embeddings, atol=1e-5, rtol=0)
     assert ranks[0]['epsilon'].item() == single.report.epsilon
 
-def test_secure_rng_keeps_processes_in_lockstep(ranks):
+def test_default_privacy_randomness_keeps_processes_in_lockstep(ranks):
     torch.testing.assert_close(ranks[0]['secure'], ranks[1]['secure'], atol=0, rtol=0)
-    seeded, _, _ = PoissonSteps(100, 0.5, seed=0)(0)
-    assert not torch.equal(ranks[0]['secure'][:-3], seeded.float())      # the OS seed, not the run's seed, drew it
+    torch.testing.assert_close(ranks[0]['default'], ranks[1]['default'], atol=0, rtol=0)   # one batch, one noise, on both
+    assert not torch.equal(ranks[0]['default'], ranks[0]['embedding'])                       # and not the seeded run's
