@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 import dpti
 from .privacy import check_privacy_args
+from .amplification import realisable_epsilon
 from .data import load_images, load_templates, record_hashes
 from .models import load_pipeline, pipeline_info, save_embeddings, load_embeddings_into
 from .core import PrivacyRNG, rank
@@ -25,11 +26,11 @@ from .privacy import PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMP
 # %% auto #0
 __all__ = ['COMMANDS', 'USAGE_ERRORS', 'OOM_HINT', 'TI_FIELDS', 'build_parser', 'command', 'main', 'quiet_libraries',
            'is_out_of_memory', 'exit_code', 'report_error', 'emit', 'read_config_file', 'apply_config_file',
-           'save_effective_config', 'atomic_write_text', 'add_account', 'dpsgd_config', 'dpagg_config', 'run_account',
-           'add_ledger', 'run_ledger', 'add_train', 'ti_config', 'refuse_existing', 'privacy_rng', 'train_method',
-           'run_train', 'add_generate', 'run_generate', 'add_audit', 'run_audit_command', 'add_sweep', 'sweep_score_fn',
-           'charge_sweep_plan', 'run_sweep_command', 'report_sweep', 'add_demo', 'run_demo', 'add_toy',
-           'run_toy_pretrain']
+           'save_effective_config', 'atomic_write_text', 'add_account', 'dpsgd_config', 'dpagg_config',
+           'compare_accountants', 'run_account', 'add_ledger', 'run_ledger', 'add_train', 'ti_config',
+           'refuse_existing', 'privacy_rng', 'train_method', 'run_train', 'add_generate', 'run_generate', 'add_audit',
+           'run_audit_command', 'add_sweep', 'sweep_score_fn', 'charge_sweep_plan', 'run_sweep_command', 'report_sweep',
+           'add_demo', 'run_demo', 'add_toy', 'run_toy_pretrain']
 
 # %% ../nbs/09_cli.ipynb #bd288b3b
 def build_parser() -> argparse.ArgumentParser:
@@ -167,7 +168,8 @@ def add_account(commands) -> None:
     target.add_argument('--noise-multiplier', type=float, help='noise multiplier: compute epsilon')
     p.add_argument('--delta', type=float, required=True)
     p.add_argument('--accountant', choices=sorted(set(DPSGD_ACCOUNTANTS) | set(DPAGG_ACCOUNTANTS)),
-                   help='default: prv for dp-ti, rdp for dpagg-ti')
+                   help='default: prv for dp-ti; for dpagg-ti the tightest: profile (without replacement), pld (poisson)')
+    p.add_argument('--compare', action='store_true', help='every accountant side by side (and, for dpagg-ti, the realisable lower bound)')
     p.add_argument('--allow-large-delta', action='store_true', help='accept delta >= 1/n (not recommended)')
     p.add_argument('--json', action='store_true', help='print one JSON object')
     p.set_defaults(handler=run_account)
@@ -193,14 +195,28 @@ def dpsgd_config(args) -> DPSGDConfig:
 def dpagg_config(args) -> DPAggConfig:
     "The DPAgg-TI config described by `dpti account` arguments."
     _require(args, 'm')
-    kw = dict(sampling=args.sampling, accountant=args.accountant or 'rdp', allow_large_delta=args.allow_large_delta)
+    kw = dict(sampling=args.sampling, accountant=args.accountant, allow_large_delta=args.allow_large_delta)
     if args.epsilon is not None:
         dpti.privacy.check_privacy_args(epsilon=args.epsilon, delta=args.delta, n=args.n, m=args.m, allow_large_delta=args.allow_large_delta)
         return DPAggConfig.for_epsilon(args.epsilon, args.delta, args.n, args.m, args.norm, **kw)
     return DPAggConfig(args.n, args.m, args.norm, args.noise_multiplier, args.delta, **kw)
 
+def compare_accountants(args) -> dict:
+    "The planned run under every accountant (ε and σ; 'n/a: why' where one does not apply), plus DPAgg's realisable bound."
+    names, build = (DPSGD_ACCOUNTANTS, dpsgd_config) if args.method == 'dp-ti' else (DPAGG_ACCOUNTANTS, dpagg_config)
+    out = {}
+    for name in names:
+        try: cfg = build(argparse.Namespace(**{**vars(args), 'accountant': name}))
+        except PrivacyError as e: out[name] = f'n/a: {e}'; continue
+        out[name] = {'epsilon': cfg.epsilon, 'noise_multiplier': cfg.noise_multiplier}
+    if args.method == 'dpagg-ti' and args.sampling == 'without-replacement' and isinstance(out.get('profile'), dict):
+        sigma = out['profile']['noise_multiplier']
+        out['realisable lower bound'] = {'epsilon': realisable_epsilon(sigma, args.n, args.m, args.delta), 'noise_multiplier': sigma}
+    return out
+
 def run_account(args) -> int:
-    "`dpti account`: print the privacy report of the planned run."
+    "`dpti account`: print the privacy report of the planned run (with `--compare`, every accountant side by side)."
+    if args.compare: emit(compare_accountants(args), args.json); return 0
     if args.method == 'dp-ti': report = dpsgd_config(args).report(n=args.n, allow_large_delta=args.allow_large_delta)
     else: report = dpagg_config(args).report()
     emit({k: v for k, v in report.to_dict().items() if v is not None}, args.json)
@@ -285,7 +301,7 @@ def add_train(commands) -> None:
     g.add_argument('--epsilon', type=float, help='target epsilon (calibrates the noise)')
     g.add_argument('--delta', type=float)
     g.add_argument('--noise-multiplier', type=float, help='instead of --epsilon')
-    g.add_argument('--accountant', help='dp-ti: prv | rdp | pld (default prv); dpagg-ti: rdp | pld | prv (default rdp)')
+    g.add_argument('--accountant', help='dp-ti: prv | rdp | pld (default prv); dpagg-ti: profile | rdp | pld (default: profile, pld for poisson)')
     g.add_argument('--allow-large-delta', action='store_true')
     g.add_argument('--insecure-privacy-seed', type=int, metavar='N',
                    help='TESTS ONLY: seed the privacy randomness; the release is then NOT private (its report says so)')
@@ -344,7 +360,7 @@ def train_method(args: argparse.Namespace, pipe, dataset, config: TIConfig):
     _require(args, 'm')
     norm = args.norm if args.norm == 'initializer' else float(args.norm)
     result = train_dpagg_ti(pipe, dataset, config, args.m, target_epsilon=args.epsilon, delta=args.delta, noise_multiplier=args.noise_multiplier,
-                            norm=norm, sampling=args.sampling, center=args.center, accountant=args.accountant or 'rdp',
+                            norm=norm, sampling=args.sampling, center=args.center, accountant=args.accountant,
                             allow_large_delta=args.allow_large_delta, privacy_rng=privacy_rng(args),
                             batch_size=config.train_batch_size, save_per_image=args.save_per_image, progress=progress)
     return result.embedding, result.report

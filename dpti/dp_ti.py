@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from .core import PrivacyRNG, allreduce_sum, atomic_write, broadcast_from_main, derive_generator, rank, world_size
 from .privacy import DPSGDConfig, PrivacyError, PrivacyReport, check_privacy_args, clip_per_sample, dpsgd_epsilon, gaussian_noise
 from .models import save_embeddings, set_token_embeddings
-from .ti import (TIConfig, TIResult, autocast_context, cache_latents, check_resolution, make_optimizer, per_example_grads,
+from .ti import (TIConfig, TIResult, autocast_context, cache_latents, captions_of, check_resolution, make_optimizer, per_example_grads,
                      prepare_ti, records_of, render_validation_images, run_meta, shuffled_batches, training_mode)
 
 # %% auto #0
@@ -126,16 +126,18 @@ def _jsonable(x: Any) -> Any:
     "`x` after a JSON round trip (tuples become lists), for comparing fingerprints."
     return json.loads(json.dumps(x, default=str))
 
-def dataset_digest(records: Sequence[Tensor]) -> str:
-    "SHA-256 over the records' pixels in order: which data a checkpoint was trained on."
+def dataset_digest(records: Sequence[Tensor], captions: Sequence[str] | None = None) -> str:
+    "SHA-256 over the records' pixels (and captions) in order: which data a checkpoint was trained on."
     h = hashlib.sha256()
     for r in records: h.update(r.detach().float().cpu().contiguous().numpy().tobytes())
+    for c in captions or (): h.update(c.encode() + b'\0')
     return h.hexdigest()
 
-def run_fingerprint(config: TIConfig, privacy: DPSGDConfig | None, records: Sequence[Tensor], sampling: str, rng: PrivacyRNG) -> dict:
+def run_fingerprint(config: TIConfig, privacy: DPSGDConfig | None, records: Sequence[Tensor], sampling: str, rng: PrivacyRNG,
+                    captions: Sequence[str] | None = None) -> dict:
     "What a checkpoint must share with the run that resumes it (never the privacy randomness itself)."
     return _jsonable(dict(config=dataclasses.asdict(config), privacy=privacy and dataclasses.asdict(privacy), n=len(records),
-                          dataset=dataset_digest(records), sampling=sampling, privacy_randomness=rng.kind))
+                          dataset=dataset_digest(records, captions), sampling=sampling, privacy_randomness=rng.kind))
 
 def save_checkpoint(path: str | os.PathLike, step: int, embedding: Tensor, optimizer: torch.optim.Optimizer, schedule: Any,
                     fingerprint: dict, generators: dict[str, torch.Generator] | None = None) -> Path:
@@ -195,7 +197,7 @@ def _step_gradient(pipe: Any, embedding: Tensor, latents: Tensor, inputs: Any, c
     for lo in range(0, len(batch), config.train_batch_size):
         micro = batch[lo:lo + config.train_batch_size]
         with autocast_context(config, pipe.unet.device):
-            grads, loss = per_example_grads(pipe, embedding[None], torch.zeros(len(micro), dtype=torch.long), latents[micro], inputs.input_ids,
+            grads, loss = per_example_grads(pipe, embedding[None], torch.zeros(len(micro), dtype=torch.long), latents[micro], inputs.prompt_ids(micro),
                                             draws if shared else draws[lo:lo + len(micro)], config.augmentation_multiplicity,
                                             placeholder_ids=inputs.placeholder_ids, noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
         total += clipped_sum(grads, privacy.max_grad_norm).float() if privacy else grads.sum(0).float()
@@ -224,7 +226,7 @@ def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig 
                 checkpoint_steps: int = 100, resume: bool = False, stop_after: int | None = None, allow_large_delta: bool = False,
                 progress: bool = True) -> DPTIResult:
     "DP-TI: Textual Inversion trained with DP-SGD (Poisson rate q, clipping C, noise σ); ε = ∞ without privacy arguments."
-    inputs, records = prepare_ti(pipe, config), records_of(dataset)
+    inputs, records = prepare_ti(pipe, config, captions_of(dataset)), records_of(dataset)
     check_resolution(records, config)
     n, this_rank, world = len(records), rank(), world_size()
     rng = privacy_rng or PrivacyRNG()
@@ -239,7 +241,7 @@ def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig 
     embedding = inputs.init_embedding.clone().to(pipe.text_encoder.device).requires_grad_(True)
     lr = config.effective_learning_rate(config.train_batch_size)
     optimizer, schedule = make_optimizer([embedding], config, lr)
-    fingerprint = run_fingerprint(config, privacy, records, sampling, rng)
+    fingerprint = run_fingerprint(config, privacy, records, sampling, rng, captions_of(dataset))
     generators = {'draws': sampler.draws} if sampling == 'shuffle' else {}
     start = 0
     if resume and checkpoint_dir is not None and (Path(checkpoint_dir) / CHECKPOINT_NAME).exists():
@@ -280,10 +282,10 @@ def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig 
 def public_grad_norm(pipe: Any, public_dataset: Any, config: TIConfig, quantile: float = 0.5) -> float:
     "The `quantile` of per-example gradient norms at the initial embedding on PUBLIC images: a public `max_grad_norm`."
     if not 0 < quantile <= 1: raise DPTIError(f'quantile={quantile} must be in (0, 1]')
-    inputs, records = prepare_ti(pipe, config), records_of(public_dataset)
+    inputs, records = prepare_ti(pipe, config, captions_of(public_dataset)), records_of(public_dataset)
     latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
     V = inputs.init_embedding[None].expand(len(records), -1, -1).to(pipe.text_encoder.device)
-    grads, _ = per_example_grads(pipe, V, torch.arange(len(records)), latents, inputs.input_ids, derive_generator(config.seed, 'held_out'),
+    grads, _ = per_example_grads(pipe, V, torch.arange(len(records)), latents, inputs.prompt_ids(torch.arange(len(records))), derive_generator(config.seed, 'held_out'),
                                  config.augmentation_multiplicity, placeholder_ids=inputs.placeholder_ids, noise_scheduler=inputs.noise_scheduler)
     return float(grads.flatten(1).norm(dim=1).quantile(quantile))
 

@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from .core import PrivacyRNG, broadcast_from_main, rank
 from .models import get_token_embeddings, save_embeddings, set_token_embeddings
 from .privacy import DPAggConfig, PrivacyError, PrivacyReport, check_privacy_args, gaussian_noise
-from .ti import TIConfig, prepare_ti, train_per_image_ti
+from .ti import TIConfig, captions_of, prepare_ti, train_per_image_ti
 
 # %% auto #0
 __all__ = ['SCALINGS', 'CENTERS', 'PER_IMAGE_NAME', 'DPAggError', 'normalize_embeddings', 'initializer_ids', 'public_center',
@@ -127,7 +127,7 @@ def select_images(n: int, m: int, sampling: str, rng: PrivacyRNG | None = None) 
 
 # %% ../nbs/05_dpagg.ipynb #21d28459
 def make_dpagg_config(n: int, m: int, norm: float, delta: float | None, target_epsilon: float | None = None,
-                      noise_multiplier: float | None = None, sampling: str = 'without-replacement', accountant: str = 'rdp',
+                      noise_multiplier: float | None = None, sampling: str = 'without-replacement', accountant: str | None = None,
                       allow_large_delta: bool = False) -> DPAggConfig:
     "The `DPAggConfig` for n images, m drawn, norm C and δ, from exactly one of `target_epsilon` and `noise_multiplier`."
     if (target_epsilon is None) == (noise_multiplier is None): raise DPAggError("pass exactly one of target_epsilon (calibrate the noise) and noise_multiplier")
@@ -189,7 +189,7 @@ def _public_quantities(pipe: Any, config: TIConfig, center: str, norm: float | s
 def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, m: int, target_epsilon: float | None = None, delta: float | None = None,
                    noise_multiplier: float | None = None, norm: float | str = 'initializer', sampling: str = 'without-replacement',
                    center: str = 'initializer', output_norm: float | str | None = 'initializer', scaling: str = 'normalize',
-                   accountant: str = 'rdp', allow_large_delta: bool = False, privacy_rng: PrivacyRNG | None = None,
+                   accountant: str | None = None, allow_large_delta: bool = False, privacy_rng: PrivacyRNG | None = None,
                    batch_size: int = 8, save_per_image: str | Path | None = None, progress: bool = True) -> DPAggResult:
     "DPAgg-TI: draw m of the n images, train one TI embedding per drawn image, release their normalised mean plus calibrated Gaussian noise."
     if scaling not in SCALINGS: raise DPAggError(f"scaling={scaling!r} is not one of {', '.join(SCALINGS)}")
@@ -202,7 +202,7 @@ def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, m: int, target_eps
     if save_per_image is not None and rank() == 0: save_per_image_embeddings(save_per_image, per_image)
     embedding = aggregate_once(per_image, dp_config, rng=rng, center=c, output_norm=out_norm, scaling=scaling)
     del per_image
-    inputs = prepare_ti(pipe, config)
+    inputs = prepare_ti(pipe, config, captions_of(dataset))
     set_token_embeddings(pipe.text_encoder, inputs.placeholder_ids, embedding)
     report = _report(pipe, config, dp_config, rng, center, scaling, out_norm)
     return DPAggResult(embedding, inputs.placeholder_tokens, report, len(indices), config, dp_config)

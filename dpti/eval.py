@@ -14,7 +14,7 @@ from torch import nn
 from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 from .models import placeholder_tokens, save_embeddings, set_token_embeddings
-from .ti import TIConfig, prepare_ti, train_ti
+from .ti import TIConfig, captions_of, prepare_ti, train_ti
 from .dp_ti import default_delta, train_dp_ti
 from .dpagg import train_dpagg_ti
 
@@ -280,7 +280,7 @@ def evaluation_prompts(config: SweepConfig, placeholder_token: str) -> tuple[lis
 def train_cell(pipe: Any, dataset: Any, method: str, epsilon: float, ti_config: TIConfig, config: SweepConfig,
                progress: bool = False) -> tuple[torch.Tensor, Any]:
     "The embedding [k, d] and privacy report (None if non-private) of one method at one ε, seeded by `ti_config.seed`."
-    if method == 'base': return prepare_ti(pipe, ti_config).init_embedding, None
+    if method == 'base': return prepare_ti(pipe, ti_config, captions_of(dataset)).init_embedding, None
     if method == 'ti': return train_ti(pipe, dataset, ti_config, progress=progress).embeddings, None
     if not math.isfinite(epsilon): raise SweepError(f'{method} at ε = inf is non-private TI by definition; run method "ti"')
     delta = config.delta if config.delta is not None else default_delta(len(dataset))

@@ -17,14 +17,16 @@ import dp_accounting
 from dp_accounting import rdp as dpa_rdp, pld as dpa_pld
 from opacus.accountants import PRVAccountant, RDPAccountant
 from .core import PrivacyRNG, atomic_write
+from .amplification import wor_gaussian_epsilon, wor_gaussian_noise_multiplier, wor_gaussian_pld
 
 # %% auto #0
 __all__ = ['RDP_ORDERS', 'DPSGD_ACCOUNTANTS', 'MAX_NOISE_MULTIPLIER', 'SAMPLINGS', 'DPAGG_ACCOUNTANTS', 'REPORT_FILENAME',
-           'METADATA_KEY', 'LEDGER_FILENAME', 'PrivacyError', 'check_privacy_args', 'per_sample_norms',
+           'METADATA_KEY', 'PLD_GRID', 'LEDGER_FILENAME', 'PrivacyError', 'check_privacy_args', 'per_sample_norms',
            'clip_per_sample', 'gaussian_noise', 'dpsgd_event', 'dpsgd_epsilon', 'calibrate_noise_multiplier',
-           'noise_multiplier_for', 'adjacency_of', 'dpagg_sensitivity', 'classical_gaussian_sigma', 'dpagg_event',
-           'dpagg_epsilon', 'dpagg_noise_multiplier_for', 'DPSGDConfig', 'DPAggConfig', 'library_versions',
-           'PrivacyReport', 'compose_reports', 'default_ledger_dir', 'PrivacyLedger']
+           'noise_multiplier_for', 'default_dpagg_accountant', 'adjacency_of', 'dpagg_sensitivity',
+           'classical_gaussian_sigma', 'dpagg_event', 'dpagg_epsilon', 'dpagg_noise_multiplier_for', 'DPSGDConfig',
+           'DPAggConfig', 'library_versions', 'PrivacyReport', 'release_pld', 'compose_reports', 'default_ledger_dir',
+           'PrivacyLedger']
 
 # %% ../nbs/00_privacy.ipynb #95b432de
 class PrivacyError(ValueError):
@@ -166,11 +168,15 @@ def noise_multiplier_for(target_epsilon: float, delta: float, sample_rate: float
 
 # %% ../nbs/00_privacy.ipynb #81adf946
 SAMPLINGS = ('without-replacement', 'poisson')
-DPAGG_ACCOUNTANTS = ('rdp', 'pld', 'prv', 'classical')
+DPAGG_ACCOUNTANTS = ('profile', 'rdp', 'pld', 'prv', 'classical')
 
 def _check_sampling(sampling: str) -> str:
     if sampling not in SAMPLINGS: raise PrivacyError(f"sampling={sampling!r} is not one of {', '.join(SAMPLINGS)}")
     return sampling
+
+def default_dpagg_accountant(sampling: str = 'without-replacement') -> str:
+    "The tightest sound accountant of one DPAgg release: the exact `profile` (without replacement) or `pld` (Poisson)."
+    return 'profile' if _check_sampling(sampling) == 'without-replacement' else 'pld'
 
 def adjacency_of(sampling: str) -> str:
     "The neighbouring relation a DPAgg sampling scheme is analysed under."
@@ -199,19 +205,23 @@ def dpagg_event(noise_multiplier: float, n: int, m: int, sampling: str = 'withou
     return dp_accounting.PoissonSampledDpEvent(m / n, gauss)
 
 def _check_dpagg_pair(sampling: str, accountant: str) -> None:
-    if sampling == 'without-replacement' and accountant not in ('rdp', 'classical'):
-        raise PrivacyError(f"accountant={accountant!r} does not support sampling without replacement (replace-one) in dp-accounting {_version('dp-accounting')}; use accountant='rdp' or sampling='poisson'")
+    if sampling == 'without-replacement' and accountant not in ('profile', 'rdp', 'classical'):
+        raise PrivacyError(f"accountant={accountant!r} does not support sampling without replacement (replace-one) in dp-accounting {_version('dp-accounting')}; use accountant='profile' or sampling='poisson'")
+    if sampling == 'poisson' and accountant == 'profile':
+        raise PrivacyError("accountant='profile' is the exact accountant of sampling without replacement; use accountant='pld' for sampling='poisson'")
 
 def dpagg_epsilon(noise_multiplier: float, n: int, m: int, delta: float, sampling: str = 'without-replacement',
-                  accountant: str = 'rdp', allow_large_delta: bool = False) -> float:
-    "ε at `delta` of one DPAgg release with noise multiplier σ = noise std / sensitivity."
+                  accountant: str | None = None, allow_large_delta: bool = False) -> float:
+    "ε at `delta` of one DPAgg release with noise multiplier σ = noise std / sensitivity (default: the tightest accountant)."
     check_privacy_args(delta=delta, n=n, m=m, noise_multiplier=noise_multiplier, allow_large_delta=allow_large_delta)
+    accountant = accountant or default_dpagg_accountant(sampling)
     _check_accountant(accountant, DPAGG_ACCOUNTANTS); _check_sampling(sampling)
     if accountant == 'classical':
         eps = math.sqrt(2 * math.log(1.25 / delta)) / noise_multiplier
         if eps >= 1: raise PrivacyError(f"noise_multiplier={noise_multiplier}: the classical Gaussian bound gives epsilon={eps:.3g} >= 1, where it is not valid; use accountant='rdp'")
         return eps
     _check_dpagg_pair(sampling, accountant)
+    if accountant == 'profile': return wor_gaussian_epsilon(noise_multiplier, n, m, delta)
     if accountant == 'prv': return dpsgd_epsilon(noise_multiplier, m / n, 1, delta, 'prv')
     if accountant == 'rdp': return _dpagg_rdp_epsilon(noise_multiplier, n, m, delta, sampling, RDP_ORDERS)
     acc = dpa_pld.PLDAccountant(_AR)
@@ -230,13 +240,15 @@ def _version(dist: str) -> str | None:
 
 # %% ../nbs/00_privacy.ipynb #8970462b
 def dpagg_noise_multiplier_for(target_epsilon: float, delta: float, n: int, m: int, sampling: str = 'without-replacement',
-                               accountant: str = 'rdp', allow_large_delta: bool = False) -> float:
+                               accountant: str | None = None, allow_large_delta: bool = False) -> float:
     "Noise multiplier σ (noise std / sensitivity) whose DPAgg ε is within 1 % below `target_epsilon`."
     check_privacy_args(epsilon=target_epsilon, delta=delta, n=n, m=m, allow_large_delta=allow_large_delta)
+    accountant = accountant or default_dpagg_accountant(sampling)
     _check_accountant(accountant, DPAGG_ACCOUNTANTS); _check_sampling(sampling)
     if accountant == 'classical': return classical_gaussian_sigma(target_epsilon, delta, 1.0)
     eps = lambda s: dpagg_epsilon(s, n, m, delta, sampling, accountant, allow_large_delta=True)
     _check_dpagg_pair(sampling, accountant)
+    if accountant == 'profile': return wor_gaussian_noise_multiplier(target_epsilon, delta, n, m)
     coarse = lambda s: _dpagg_rdp_epsilon(s, n, m, delta, sampling, _COARSE_ORDERS)
     start = calibrate_noise_multiplier(coarse, target_epsilon, rtol=0.05)
     return calibrate_noise_multiplier(eps, target_epsilon, start=start, factor=1.1)
@@ -290,12 +302,13 @@ class DPAggConfig:
     noise_multiplier: float
     delta: float
     sampling: str = 'without-replacement'
-    accountant: str = 'rdp'
+    accountant: str | None = None       # default: the tightest sound one for `sampling` (`default_dpagg_accountant`)
     allow_large_delta: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self):
         check_privacy_args(delta=self.delta, n=self.n, m=self.m, noise_multiplier=self.noise_multiplier, allow_large_delta=self.allow_large_delta)
-        _check_accountant(self.accountant, DPAGG_ACCOUNTANTS); _check_sampling(self.sampling)
+        if self.accountant is None: object.__setattr__(self, 'accountant', default_dpagg_accountant(self.sampling))
+        _check_accountant(self.accountant, DPAGG_ACCOUNTANTS); _check_dpagg_pair(_check_sampling(self.sampling), self.accountant)
         self.sensitivity  # validates norm
 
     @cached_property
@@ -312,7 +325,7 @@ class DPAggConfig:
 
     @classmethod
     def for_epsilon(cls, target_epsilon: float, delta: float, n: int, m: int, norm: float, sampling: str = 'without-replacement',
-                    accountant: str = 'rdp', allow_large_delta: bool = False) -> DPAggConfig:
+                    accountant: str | None = None, allow_large_delta: bool = False) -> DPAggConfig:
         "The config whose noise multiplier meets `target_epsilon` (within 1 % below)."
         sigma = dpagg_noise_multiplier_for(target_epsilon, delta, n, m, sampling, accountant, allow_large_delta)
         return cls(n, m, norm, sigma, delta, sampling, accountant, allow_large_delta)
@@ -414,15 +427,27 @@ class PrivacyReport:
 
 
 # %% ../nbs/00_privacy.ipynb #316968e9
-def compose_reports(reports: Sequence[PrivacyReport], delta: float, accountant: str = 'rdp') -> dict:
+PLD_GRID = 1e-3    # privacy-loss grid of the ledger's PLDs: coarser is pessimistic (still sound), finer is slower
+
+def release_pld(report: PrivacyReport) -> dpa_pld.privacy_loss_distribution.PrivacyLossDistribution:
+    "A pessimistic PLD of one release under its own adjacency (replace-one DPAgg: the symmetric dominating pair)."
+    if report.method == 'dpagg-ti' and report.adjacency == 'replace-one': return wor_gaussian_pld(report.noise_multiplier, report.n, report.m, PLD_GRID)
+    q = report.sample_rate if report.sample_rate is not None else report.m / report.n
+    pld = dpa_pld.privacy_loss_distribution.from_gaussian_mechanism(report.noise_multiplier, sampling_prob=q, value_discretization_interval=PLD_GRID)
+    return pld.self_compose(report.steps) if report.steps > 1 else pld
+
+def compose_reports(reports: Sequence[PrivacyReport], delta: float, accountant: str = 'pld') -> dict:
     "Composed `{'epsilon', 'delta', 'adjacency', 'accountant', 'releases'}` of the releases `reports` at `delta`."
     check_privacy_args(delta=delta); _check_accountant(accountant, ('rdp', 'pld'))
-    groups = {a: [r.to_event() for r in reports if r.adjacency == a] for a in ('add-remove', 'replace-one')}
+    groups = {a: [r for r in reports if r.adjacency == a] for a in ('add-remove', 'replace-one')}
     def eps(adjacency, d):
-        if accountant == 'pld' and adjacency == 'replace-one':
-            raise PrivacyError("accountant='pld' cannot compose replace-one (without-replacement) releases in dp-accounting; use accountant='rdp'")
-        acc = dpa_rdp.RdpAccountant(list(RDP_ORDERS), _AR if adjacency == 'add-remove' else _RO) if accountant == 'rdp' else dpa_pld.PLDAccountant(_AR)
-        acc.compose(dp_accounting.ComposedDpEvent(groups[adjacency]))
+        if accountant == 'pld':
+            plds = [release_pld(r) for r in groups[adjacency]]
+            total = plds[0]
+            for p in plds[1:]: total = total.compose(p)
+            return float(total.get_epsilon_for_delta(d))
+        acc = dpa_rdp.RdpAccountant(list(RDP_ORDERS), _AR if adjacency == 'add-remove' else _RO)
+        acc.compose(dp_accounting.ComposedDpEvent([r.to_event() for r in groups[adjacency]]))
         return float(acc.get_epsilon(d))
     out = dict(delta=delta, accountant=accountant, releases=len(reports))
     present = [a for a in groups if groups[a]]
@@ -466,7 +491,7 @@ class PrivacyLedger:
         pool = set(records) if records is not None else set().union(*entries) if entries else set()
         return {h: tuple(i for i, e in enumerate(entries) if h in e) for h in pool}
 
-    def epsilon_by_record(self, delta: float | None = None, accountant: str = 'rdp', records: Sequence[str] | None = None,
+    def epsilon_by_record(self, delta: float | None = None, accountant: str = 'pld', records: Sequence[str] | None = None,
                           extra: Sequence[tuple[PrivacyReport, Sequence[str]]] = ()) -> dict[str, dict]:
         "Each record's composed `{'epsilon', 'delta', ...}` (at `delta`, default the sum of its releases' δ)."
         reports = [PrivacyReport.from_dict(r['report']) for r in self.releases] + [r for r, _ in extra]
@@ -478,14 +503,14 @@ class PrivacyLedger:
             out[h] = cache[sig]
         return out
 
-    def total(self, delta: float | None = None, accountant: str = 'rdp', records: Sequence[str] | None = None,
+    def total(self, delta: float | None = None, accountant: str = 'pld', records: Sequence[str] | None = None,
               extra: Sequence[tuple[PrivacyReport, Sequence[str]]] = ()) -> dict:
         "The worst record's composed privacy loss (over `records`, default all), with how many records were charged."
         per = self.epsilon_by_record(delta, accountant, records, extra)
         worst = max(per.values(), key=lambda t: t['epsilon'], default=dict(epsilon=0.0, delta=0.0, releases=0, adjacency=None))
         return dict(worst, records=len(per))
 
-    def folders(self, delta: float | None = None, accountant: str = 'rdp') -> dict[str, dict]:
+    def folders(self, delta: float | None = None, accountant: str = 'pld') -> dict[str, dict]:
         "Per folder name: the worst composed privacy loss over the records of its releases."
         names = {r.get('folder') or '?' for r in self.releases}
         hashes = {f: sorted({h for r in self.releases if (r.get('folder') or '?') == f for h in r['records']}) for f in names}
@@ -495,7 +520,7 @@ class PrivacyLedger:
                records: Sequence[str],          # content hashes of every record the release could have used
                folder: str | None = None,       # a name to show in `dpti ledger` (never a path's contents)
                cap: float | None = None,        # refuse if any record would exceed this ε
-               force: bool = False, delta: float | None = None, accountant: str = 'rdp') -> float:
+               force: bool = False, delta: float | None = None, accountant: str = 'pld') -> float:
         "Append a release; returns the worst composed ε over its records. Refuses (writing nothing) above `cap` unless `force`."
         if not records: raise PrivacyError("records is empty; pass the content hashes of the images the release used (dpti.data.record_hashes)")
         total = self.total(delta, accountant, records=records, extra=[(report, records)])

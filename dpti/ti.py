@@ -14,15 +14,16 @@ from tqdm.auto import tqdm
 from diffusers import DDPMScheduler
 from diffusers.optimization import SchedulerType, get_scheduler
 from .core import STREAMS, allreduce_sum, broadcast_from_main, derive_generator, rank, world_size
-from .data import OBJECT_TEMPLATES, STYLE_TEMPLATES, ImageDataset, augment, check_template
+from .data import (OBJECT_CAPTION_TEMPLATES, OBJECT_TEMPLATES, STYLE_CAPTION_TEMPLATES, STYLE_TEMPLATES, CaptionError, ImageDataset,
+                       augment, check_template, format_prompt)
 from .models import add_placeholder_tokens, get_token_embeddings, placeholder_tokens, set_token_embeddings, text_encoder_pairs
 
 # %% auto #0
 __all__ = ['MIXED_PRECISION', 'TIConfigError', 'TIConfig', 'PerExampleError', 'per_example_embeddings', 'tokenize_templates',
            'records_of', 'cache_latents', 'training_scheduler', 'snr', 'diffusion_loss_per_example', 'ExampleDraws',
-           'draw_examples', 'per_example_loss', 'per_example_grads', 'TIInputs', 'prepare_ti', 'held_out_loss',
-           'make_optimizer', 'autocast_context', 'training_mode', 'TIResult', 'run_meta', 'check_resolution',
-           'shuffled_batches', 'render_validation_images', 'train_ti', 'train_per_image_ti']
+           'draw_examples', 'per_example_loss', 'per_example_grads', 'TIInputs', 'captions_of', 'prepare_ti',
+           'held_out_loss', 'make_optimizer', 'autocast_context', 'training_mode', 'TIResult', 'run_meta',
+           'check_resolution', 'shuffled_batches', 'render_validation_images', 'train_ti', 'train_per_image_ti']
 
 # %% ../nbs/03_ti.ipynb #c4858651
 class TIConfigError(ValueError):
@@ -78,9 +79,11 @@ class TIConfig:
         "The learning rate after `scale_lr` (× examples per micro-batch × accumulation steps)."
         return self.learning_rate * (examples_per_step * self.gradient_accumulation_steps if self.scale_lr else 1)
 
-    def template_list(self) -> tuple[str, ...]:
-        "The prompt templates this run draws from."
-        return self.templates or (STYLE_TEMPLATES if self.learnable_property == 'style' else OBJECT_TEMPLATES)
+    def template_list(self, captioned: bool = False) -> tuple[str, ...]:
+        "The prompt templates this run draws from (with `{caption}` when the records carry captions)."
+        if self.templates: return tuple(check_template(t, captions=captioned) for t in self.templates)
+        if captioned: return STYLE_CAPTION_TEMPLATES if self.learnable_property == 'style' else OBJECT_CAPTION_TEMPLATES
+        return STYLE_TEMPLATES if self.learnable_property == 'style' else OBJECT_TEMPLATES
 
 # %% ../nbs/03_ti.ipynb #e0a25a09
 class PerExampleError(ValueError):
@@ -112,14 +115,20 @@ def per_example_embeddings(text_encoder: Any, placeholder_ids: Sequence[int], V:
     finally: handle.remove()
 
 # %% ../nbs/03_ti.ipynb #81cb1a89
-def tokenize_templates(tokenizer: Any, templates: Sequence[str], tokens: Sequence[str]) -> torch.Tensor:
-    "Token ids [T, L] of every template with the placeholder tokens filled in (L = `model_max_length`)."
-    prompts = [t.format(' '.join(tokens)) for t in templates]
-    input_ids = tokenizer(prompts, padding='max_length', max_length=tokenizer.model_max_length, truncation=True, return_tensors='pt').input_ids
+def tokenize_templates(tokenizer: Any, templates: Sequence[str], tokens: Sequence[str],
+                       captions: Sequence[str] | None = None,  # one per record: then every record gets its own prompts
+                       ) -> torch.Tensor:
+    "Token ids [T, L] of every template with the placeholder filled in; with `captions`, [N, T, L], record i's own."
+    placeholder = ' '.join(tokens)
+    rows = [[format_prompt(t, placeholder, c) for t in templates] for c in (captions if captions is not None else [None])]
+    flat = [p for row in rows for p in row]
+    input_ids = tokenizer(flat, padding='max_length', max_length=tokenizer.model_max_length, truncation=True, return_tensors='pt').input_ids
     ids = torch.tensor(tokenizer.convert_tokens_to_ids(list(tokens)))
-    for prompt, row in zip(prompts, input_ids):
-        if not torch.isin(ids, row).all(): raise PerExampleError(f'template {prompt!r} is cut at {tokenizer.model_max_length} tokens before the placeholder; shorten it')
-    return input_ids
+    for j, row in enumerate(input_ids):
+        if torch.isin(ids, row).all(): continue
+        where = f'record {j // len(templates)}\'s caption in template {templates[j % len(templates)]!r}' if captions is not None else repr(flat[j])
+        raise PerExampleError(f'{where} is cut at {tokenizer.model_max_length} tokens before the placeholder; shorten it')
+    return input_ids if captions is None else input_ids.view(len(rows), len(templates), -1)
 
 # %% ../nbs/03_ti.ipynb #3dfab477
 def records_of(images: Any) -> list[torch.Tensor]:
@@ -198,13 +207,14 @@ def _infer_placeholder_ids(tokenizer: Any, k: int) -> list[int]:
 # %% ../nbs/03_ti.ipynb #9c52720a
 def per_example_loss(pipe: Any, V: torch.Tensor, rows: torch.Tensor, latents: torch.Tensor, input_ids: torch.Tensor, draws: ExampleDraws,
                      placeholder_ids: Sequence[int], noise_scheduler: Any = None, snr_gamma: float | None = None) -> torch.Tensor:
-    "Each example's diffusion loss [B], averaged over its K draws; example j's prompts read `V[rows[j]]`."
+    "Each example's diffusion loss [B], averaged over its K draws; example j's prompts (`input_ids` [T, L], or [B, T, L]: its own) read `V[rows[j]]`."
     B, K = draws.views.shape
     device, dtype = pipe.unet.device, pipe.unet.dtype
     noise_scheduler = noise_scheduler or training_scheduler(pipe)
     z0 = latents[torch.arange(B)[:, None], draws.views].flatten(0, 1).to(device, dtype)
     with per_example_embeddings(pipe.text_encoder, placeholder_ids, V, torch.as_tensor(rows).repeat_interleave(K)):
-        hidden = pipe.text_encoder(input_ids[draws.templates.flatten()].to(pipe.text_encoder.device))[0]
+        ids = input_ids[torch.arange(B)[:, None], draws.templates] if input_ids.dim() == 3 else input_ids[draws.templates]
+        hidden = pipe.text_encoder(ids.flatten(0, 1).to(pipe.text_encoder.device))[0]
     losses = diffusion_loss_per_example(pipe.unet, noise_scheduler, z0, hidden.to(device, dtype), draws.noise.flatten(0, 1).to(device, dtype),
                                         draws.timesteps.flatten().to(device), snr_gamma)
     return losses.view(B, K).mean(1)
@@ -219,7 +229,7 @@ def per_example_grads(pipe: Any, V: torch.Tensor, rows: torch.Tensor, latents: t
     if B == 0: return V.new_zeros(0, k, d), V.new_zeros(0)
     placeholder_ids = placeholder_ids if placeholder_ids is not None else _infer_placeholder_ids(pipe.tokenizer, k)
     noise_scheduler = noise_scheduler or training_scheduler(pipe)
-    draws = draw_examples(_generators(generator, B), multiplicity, latents.shape[1], len(input_ids), latents.shape[2:], noise_scheduler.config.num_train_timesteps)
+    draws = draw_examples(_generators(generator, B), multiplicity, latents.shape[1], input_ids.shape[-2], latents.shape[2:], noise_scheduler.config.num_train_timesteps)
     leaf = V.detach()[rows].clone().requires_grad_(True)
     losses = per_example_loss(pipe, leaf, torch.arange(B), latents, input_ids, draws, placeholder_ids, noise_scheduler, snr_gamma)
     (grads,) = torch.autograd.grad(losses.sum(), leaf)
@@ -236,8 +246,23 @@ class TIInputs:
     noise_scheduler: Any
     templates: tuple[str, ...]
 
-def prepare_ti(pipe: Any, config: TIConfig) -> TIInputs:
-    "Freeze `pipe`, add (or reset) the placeholder tokens, tokenise the templates, build the training scheduler."
+    @property
+    def captioned(self) -> bool: return self.input_ids.dim() == 3
+    def prompt_ids(self, records: torch.Tensor | Sequence[int]) -> torch.Tensor:
+        "The prompt ids of the given records: the shared [T, L], or their own [B, T, L] when captioned."
+        return self.input_ids[torch.as_tensor(records, dtype=torch.long)] if self.captioned else self.input_ids
+
+def captions_of(dataset: Any) -> list[str] | None:
+    "The records' captions (one string each), or None when the dataset has none."
+    captions = getattr(dataset, 'captions', None)
+    if captions is not None and any(not isinstance(c, str) for c in captions):
+        raise CaptionError('per-image captions with several images per record (unit="contributor") are not supported yet; use unit="image"')
+    return captions
+
+def prepare_ti(pipe: Any, config: TIConfig,
+               captions: Sequence[str] | None = None,  # one per record (`captions_of(dataset)`): each record trains on its own
+               ) -> TIInputs:
+    "Freeze `pipe`, add (or reset) the placeholder tokens, tokenise the templates (per record with captions), build the scheduler."
     if len(text_encoder_pairs(pipe)) != 1: raise TIConfigError('this TI core trains SD 1.x/2.x pipelines (one text encoder); SDXL is not supported yet')
     for module in (pipe.vae, pipe.unet, pipe.text_encoder): module.requires_grad_(False)
     tokens = placeholder_tokens(config.placeholder_token, config.num_vectors)
@@ -247,8 +272,9 @@ def prepare_ti(pipe: Any, config: TIConfig) -> TIInputs:
         set_token_embeddings(pipe.text_encoder, ids, get_token_embeddings(pipe.text_encoder, init_ids).float().mean(0).expand(len(ids), -1))
     else: ids = add_placeholder_tokens(pipe, config.placeholder_token, config.num_vectors, config.initializer_token).token_ids[0]
     init = get_token_embeddings(pipe.text_encoder, ids).float()
-    templates = config.template_list()
-    return TIInputs(tokens, list(ids), init, tokenize_templates(pipe.tokenizer, templates, tokens), training_scheduler(pipe), tuple(templates))
+    templates = config.template_list(captioned=captions is not None)
+    input_ids = tokenize_templates(pipe.tokenizer, templates, tokens, captions)
+    return TIInputs(tokens, list(ids), init, input_ids, training_scheduler(pipe), tuple(templates))
 
 # %% ../nbs/03_ti.ipynb #e4ed67e7
 def held_out_loss(pipe: Any, embedding: torch.Tensor, latents: torch.Tensor, input_ids: torch.Tensor, generator: torch.Generator,
@@ -261,9 +287,9 @@ def held_out_loss(pipe: Any, embedding: torch.Tensor, latents: torch.Tensor, inp
     rows = torch.zeros(n, dtype=torch.long) if len(V) == 1 else torch.arange(n)
     placeholder_ids = placeholder_ids if placeholder_ids is not None else _infer_placeholder_ids(pipe.tokenizer, V.shape[1])
     noise_scheduler = noise_scheduler or training_scheduler(pipe)
-    draws = draw_examples([generator] * n, multiplicity, latents.shape[1], len(input_ids), latents.shape[2:], noise_scheduler.config.num_train_timesteps)
+    draws = draw_examples([generator] * n, multiplicity, latents.shape[1], input_ids.shape[-2], latents.shape[2:], noise_scheduler.config.num_train_timesteps)
     with torch.no_grad():
-        losses = torch.cat([per_example_loss(pipe, V, rows[s], latents[s], input_ids, ExampleDraws(*(x[s] for x in asdict(draws).values())),
+        losses = torch.cat([per_example_loss(pipe, V, rows[s], latents[s], input_ids[s] if input_ids.dim() == 3 else input_ids, ExampleDraws(*(x[s] for x in asdict(draws).values())),
                                              placeholder_ids, noise_scheduler, snr_gamma) for s in (slice(i, i + batch_size) for i in range(0, n, batch_size))])
     return losses.mean() if reduction == 'mean' else losses
 
@@ -338,7 +364,7 @@ def render_validation_images(pipe: Any, config: TIConfig, inputs: TIInputs, embe
 # %% ../nbs/03_ti.ipynb #08163f0e
 def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -> TIResult:
     "Plain (non-private) Textual Inversion: one shared embedding trained with AdamW on the SD loss."
-    inputs, records = prepare_ti(pipe, config), records_of(dataset)
+    inputs, records = prepare_ti(pipe, config, captions_of(dataset)), records_of(dataset)
     check_resolution(records, config)
     step_size = config.train_batch_size * config.gradient_accumulation_steps
     if step_size > len(records):
@@ -357,7 +383,7 @@ def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -
             total, losses = torch.zeros_like(embedding), []
             for micro in batch:
                 with autocast_context(config, pipe.unet.device):
-                    grads, loss = per_example_grads(pipe, embedding[None], torch.zeros(len(micro), dtype=torch.long), latents[micro], inputs.input_ids, draws,
+                    grads, loss = per_example_grads(pipe, embedding[None], torch.zeros(len(micro), dtype=torch.long), latents[micro], inputs.prompt_ids(micro), draws,
                                                     config.augmentation_multiplicity, placeholder_ids=inputs.placeholder_ids,
                                                     noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
                 total += grads.sum(0).float(); losses.append(loss)
@@ -375,7 +401,7 @@ def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -
 def train_per_image_ti(pipe: Any, dataset: Any, config: TIConfig, indices: Sequence[int] | None = None, batch_size: int = 8,
                        progress: bool = True) -> torch.Tensor:
     "One TI embedding per selected record, [m, k, d], trained b = `batch_size` records at a time (shared over processes); equals m separate single-image runs."
-    inputs, records = prepare_ti(pipe, config), records_of(dataset)
+    inputs, records = prepare_ti(pipe, config, captions_of(dataset)), records_of(dataset)
     check_resolution(records, config)
     indices = list(range(len(records)) if indices is None else (int(i) for i in indices))
     if len(set(indices)) != len(indices) or not all(0 <= i < len(records) for i in indices):
@@ -401,7 +427,7 @@ def _train_group(pipe: Any, records: list[torch.Tensor], indices: list[int], con
         total = torch.zeros_like(V)
         for _ in range(config.gradient_accumulation_steps):
             with autocast_context(config, pipe.unet.device):
-                grads, _ = per_example_grads(pipe, V, rows, latents, inputs.input_ids, draws, config.augmentation_multiplicity,
+                grads, _ = per_example_grads(pipe, V, rows, latents, inputs.prompt_ids(indices), draws, config.augmentation_multiplicity,
                                              placeholder_ids=inputs.placeholder_ids, noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
             total += grads.float()
         V.grad = total / config.gradient_accumulation_steps

@@ -41,12 +41,24 @@ def test_account_calibrates_dp_ti():
 def test_account_dpagg_reference_points():
     "n=100, m=20, δ=1e-4: σ=1 → 2.50, σ=2 → 0.78, σ=4 → 0.25 (dp-accounting, replace-one)."
     for sigma, expected in [(1, 2.50), (2, 0.78), (4, 0.25)]:
-        res = dpti('account', '--method', 'dpagg-ti', '--n', 100, '--m', 20, '--noise-multiplier', sigma, '--delta', 1e-4, '--norm', 3, '--json')
+        res = dpti('account', '--method', 'dpagg-ti', '--n', 100, '--m', 20, '--noise-multiplier', sigma, '--delta', 1e-4, '--norm', 3,
+                   '--accountant', 'rdp', '--json')
         out = json.loads(res.stdout)
         assert abs(out['epsilon'] - expected) < 0.01, (sigma, out)
         assert out['adjacency'] == 'replace-one' and abs(out['sensitivity'] - 2 * 3 / 20) < 1e-12
         assert abs(out['noise_std'] - sigma * out['sensitivity']) < 1e-12
         assert {'n', 'm', 'accountant', 'delta', 'noise_multiplier'} <= set(out)
+
+def test_account_compare_dpagg():
+    "The default DPAgg accountant is the exact one: between the realisable lower bound and RDP, at the bound (issue 17)."
+    res = dpti('account', '--method', 'dpagg-ti', '--n', 100, '--m', 20, '--epsilon', 1, '--delta', 1e-4, '--compare', '--json')
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out['pld'].startswith('n/a') and out['prv'].startswith('n/a')
+    assert out['profile']['noise_multiplier'] < 0.85 * out['rdp']['noise_multiplier']          # less noise for the same ε
+    assert abs(out['realisable lower bound']['epsilon'] - out['profile']['epsilon']) < 1e-3
+    plain = json.loads(dpti('account', '--method', 'dpagg-ti', '--n', 100, '--m', 20, '--epsilon', 1, '--delta', 1e-4, '--json').stdout)
+    assert plain['accountant'] == 'profile' and abs(plain['noise_multiplier'] - out['profile']['noise_multiplier']) < 1e-12
 
 @pytest.mark.parametrize('args,needles', [
     (['--method', 'dp-ti', '--n', 100, '--batch-size', 10, '--steps', 100, '--epsilon', 0, '--delta', 1e-5], ['epsilon']),
