@@ -14,7 +14,8 @@ from .privacy import check_privacy_args
 from .amplification import realisable_epsilon
 from .data import load_images, load_templates, record_hashes
 from .models import load_pipeline, pipeline_info, save_embeddings, load_embeddings_into
-from .core import PrivacyRNG, rank
+from .core import PrivacyRNG, atomic_write, rank
+from .methods import get_method, method_names
 from .ti import TIConfig, train_ti
 from .dp_ti import train_dp_ti, default_delta
 from .dpagg import train_dpagg_ti
@@ -26,11 +27,11 @@ from .privacy import PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMP
 # %% auto #0
 __all__ = ['COMMANDS', 'USAGE_ERRORS', 'OOM_HINT', 'TI_FIELDS', 'build_parser', 'command', 'main', 'quiet_libraries',
            'is_out_of_memory', 'exit_code', 'report_error', 'emit', 'read_config_file', 'apply_config_file',
-           'save_effective_config', 'atomic_write_text', 'add_account', 'dpsgd_config', 'dpagg_config',
-           'compare_accountants', 'run_account', 'add_ledger', 'run_ledger', 'add_train', 'ti_config',
-           'refuse_existing', 'privacy_rng', 'train_method', 'run_train', 'add_generate', 'run_generate', 'add_audit',
-           'run_audit_command', 'add_sweep', 'sweep_score_fn', 'charge_sweep_plan', 'run_sweep_command', 'report_sweep',
-           'add_demo', 'run_demo', 'add_toy', 'run_toy_pretrain']
+           'save_effective_config', 'add_account', 'dpsgd_config', 'dpagg_config', 'compare_accountants', 'run_account',
+           'add_ledger', 'run_ledger', 'add_train', 'ti_config', 'refuse_existing', 'privacy_rng', 'method_options',
+           'train_method', 'run_train', 'add_generate', 'run_generate', 'add_audit', 'run_audit_command', 'add_sweep',
+           'sweep_score_fn', 'charge_sweep_plan', 'run_sweep_command', 'report_sweep', 'add_demo', 'run_demo',
+           'add_toy', 'run_toy_pretrain']
 
 # %% ../nbs/09_cli.ipynb #bd288b3b
 def build_parser() -> argparse.ArgumentParser:
@@ -136,16 +137,7 @@ def save_effective_config(args: argparse.Namespace, out: Path) -> Path:
     "Write the options a run used to `out/dpti_config.json` (never the insecure privacy seed)."
     skip = {'handler', 'config', 'debug', 'insecure_privacy_seed'}
     options = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k not in skip}
-    return atomic_write_text(out / 'dpti_config.json', json.dumps(options, indent=2, default=str))
-
-# %% ../nbs/09_cli.ipynb #32fa63e7
-def atomic_write_text(path: Path, text: str) -> Path:
-    "Write `text` to `path` through a temporary file and `os.replace`."
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    with os.fdopen(fd, 'w') as f: f.write(text)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(out / 'dpti_config.json', json.dumps(options, indent=2, default=str))
 
 # %% ../nbs/09_cli.ipynb #be707572
 @command
@@ -291,7 +283,8 @@ def add_train(commands) -> None:
     "Register `dpti train`."
     p = commands.add_parser('train', help='learn a (private) Textual Inversion embedding from an image folder',
                             epilog='example: dpti train --method dpagg-ti --model tiny-random --data imgs --out out --m 8 --epsilon 1 --delta 1e-3')
-    p.add_argument('--method', choices=['ti', 'dp-ti', 'dpagg-ti'], required=True)
+    p.add_argument('--method', choices=[n for n in method_names() if n != 'base'], required=True,
+                   help='; '.join(f'{n}: {get_method(n).summary}' for n in method_names() if n != 'base'))
     p.add_argument('--data', required=True, help='folder of private images')
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--unit', choices=['image', 'contributor'], default='image', help='privacy unit: an image, or a sub-folder')
@@ -342,28 +335,29 @@ def privacy_rng(args: argparse.Namespace) -> PrivacyRNG:
     print('dpti: --insecure-privacy-seed: the privacy randomness is reproducible, so this release is NOT private', file=sys.stderr)
     return PrivacyRNG(insecure_seed=seed)
 
-def train_method(args: argparse.Namespace, pipe, dataset, config: TIConfig):
-    "Train with `args.method`; returns (embedding [k, d], privacy report or None)."
-    progress = not args.quiet
-    if args.method == 'ti': return train_ti(pipe, dataset, config, progress=progress).embeddings, None
+def method_options(args: argparse.Namespace, config: TIConfig, n: int) -> dict:
+    "The options of `args.method`'s entry point, from `dpti train` arguments."
+    if args.method == 'ti': return {}
     if args.method == 'dp-ti':
-        if args.epsilon is None and args.noise_multiplier is None: raise PrivacyError('--epsilon (or --noise-multiplier) is required for --method dp-ti; use --method ti for a non-private run')
-        privacy = None
-        if args.noise_multiplier is not None:
-            q = args.sample_rate or config.train_batch_size * config.gradient_accumulation_steps / len(dataset)
-            privacy = DPSGDConfig(args.noise_multiplier, q, config.max_train_steps, args.delta or default_delta(len(dataset)), args.max_grad_norm, args.accountant or 'prv')
-        result = train_dp_ti(pipe, dataset, config, privacy=privacy, target_epsilon=args.epsilon, delta=None if privacy else args.delta,
-                             sample_rate=None if privacy else args.sample_rate, max_grad_norm=args.max_grad_norm, accountant=args.accountant or 'prv',
-                             privacy_rng=privacy_rng(args), checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-                             allow_large_delta=args.allow_large_delta, progress=progress)
-        return result.embeddings, result.report
+        if args.epsilon is None and args.noise_multiplier is None:
+            raise PrivacyError('--epsilon (or --noise-multiplier) is required for --method dp-ti; use --method ti for a non-private run')
+        common = dict(max_grad_norm=args.max_grad_norm, accountant=args.accountant or 'prv', privacy_rng=privacy_rng(args),
+                      checkpoint_dir=args.checkpoint_dir, resume=args.resume, allow_large_delta=args.allow_large_delta)
+        if args.noise_multiplier is None: return common | dict(sample_rate=args.sample_rate)
+        q = args.sample_rate or config.train_batch_size * config.gradient_accumulation_steps / n
+        return common | dict(privacy=DPSGDConfig(args.noise_multiplier, q, config.max_train_steps, args.delta or default_delta(n),
+                                                 args.max_grad_norm, args.accountant or 'prv'))
     _require(args, 'm')
-    norm = args.norm if args.norm == 'initializer' else float(args.norm)
-    result = train_dpagg_ti(pipe, dataset, config, args.m, target_epsilon=args.epsilon, delta=args.delta, noise_multiplier=args.noise_multiplier,
-                            norm=norm, sampling=args.sampling, center=args.center, accountant=args.accountant,
-                            allow_large_delta=args.allow_large_delta, privacy_rng=privacy_rng(args),
-                            batch_size=config.train_batch_size, save_per_image=args.save_per_image, progress=progress)
-    return result.embedding, result.report
+    return dict(m=args.m, noise_multiplier=args.noise_multiplier, norm=args.norm if args.norm == 'initializer' else float(args.norm),
+                sampling=args.sampling, center=args.center, accountant=args.accountant, allow_large_delta=args.allow_large_delta,
+                privacy_rng=privacy_rng(args), batch_size=config.train_batch_size, save_per_image=args.save_per_image)
+
+def train_method(args: argparse.Namespace, pipe, dataset, config: TIConfig):
+    "Train with `args.method` through the registry; returns (embedding [k, d], privacy report or None)."
+    options = method_options(args, config, len(dataset))
+    given = options.pop('privacy', None)
+    if given is not None: return get_method(args.method).train(pipe, dataset, config, progress=not args.quiet, privacy=given, **options)
+    return get_method(args.method).train(pipe, dataset, config, epsilon=args.epsilon, delta=args.delta, progress=not args.quiet, **options)
 
 def run_train(args: argparse.Namespace) -> int:
     "`dpti train`: train, record the release in the ledger, write the embedding, report and config."
@@ -414,8 +408,7 @@ def run_generate(args: argparse.Namespace) -> int:
     for i, path in enumerate(tqdm(names, desc='generate', disable=args.quiet)):
         generator = torch.Generator(pipe.device).manual_seed(args.seed + i)
         image = pipe(prompt, num_inference_steps=args.num_inference_steps, guidance_scale=args.guidance_scale, generator=generator).images[0]
-        fd, tmp = tempfile.mkstemp(dir=out, suffix='.png'); os.close(fd)
-        image.save(tmp); os.replace(tmp, path)
+        atomic_write(path, image.save)
     save_effective_config(args, out)
     if not args.quiet or args.json: emit({'prompt': prompt, 'images': [str(p) for p in names]}, args.json)
     return 0

@@ -107,7 +107,7 @@ def atomic_write(path: str | os.PathLike,
     "Write `data` to `path` through a temporary file in the same folder and `os.replace`; returns the path."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=f'.tmp{path.suffix}')  # writers that read the suffix
     try:
         if callable(data): os.close(fd); data(tmp)
         else:

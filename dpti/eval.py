@@ -14,6 +14,7 @@ from torch import nn
 from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 from .models import placeholder_tokens, save_embeddings, set_token_embeddings
+from .methods import get_method, method_names
 from .ti import TIConfig, captions_of, prepare_ti, train_ti
 from .dp_ti import default_delta, train_dp_ti
 from .dpagg import train_dpagg_ti
@@ -205,8 +206,8 @@ def combine_scores(*score_fns: Callable[[Any], Mapping[str, float]]) -> Callable
     return score
 
 # %% ../nbs/06_eval.ipynb #ac6b10a0
-METHODS = ('base', 'ti', 'dp-ti', 'dpagg-ti')
-PRIVATE_METHODS = ('dp-ti', 'dpagg-ti')
+METHODS = method_names()                          # from the registry, `dpti.methods`
+PRIVATE_METHODS = method_names(private=True)
 
 def _epsilon(value: Any) -> float:
     "A privacy budget as a float > 0 (`inf` and 'inf' allowed)."
@@ -280,18 +281,14 @@ def evaluation_prompts(config: SweepConfig, placeholder_token: str) -> tuple[lis
 def train_cell(pipe: Any, dataset: Any, method: str, epsilon: float, ti_config: TIConfig, config: SweepConfig,
                progress: bool = False) -> tuple[torch.Tensor, Any]:
     "The embedding [k, d] and privacy report (None if non-private) of one method at one ε, seeded by `ti_config.seed`."
-    if method == 'base': return prepare_ti(pipe, ti_config, captions_of(dataset)).init_embedding, None
-    if method == 'ti': return train_ti(pipe, dataset, ti_config, progress=progress).embeddings, None
-    if not math.isfinite(epsilon): raise SweepError(f'{method} at ε = inf is non-private TI by definition; run method "ti"')
+    m = get_method(method)
+    if m.private and not math.isfinite(epsilon): raise SweepError(f'{method} at ε = inf is non-private TI by definition; run method "ti"')
     delta = config.delta if config.delta is not None else default_delta(len(dataset))
-    if method == 'dp-ti':
-        result = train_dp_ti(pipe, dataset, ti_config, target_epsilon=epsilon, delta=delta, progress=progress, **config.dp_ti)
-        return result.embeddings, result.report
-    kwargs = dict(config.dpagg_ti)
-    per_image = {k: v for k, v in (('max_train_steps', config.per_image_steps), ('learning_rate', config.per_image_learning_rate)) if v is not None}
-    result = train_dpagg_ti(pipe, dataset, dataclasses.replace(ti_config, **per_image), kwargs.pop('m', len(dataset)), target_epsilon=epsilon, delta=delta,
-                            progress=progress, **kwargs)
-    return result.embedding, result.report
+    options = {'dp-ti': config.dp_ti, 'dpagg-ti': config.dpagg_ti}.get(method, {})
+    if method == 'dpagg-ti':
+        per_image = (('max_train_steps', config.per_image_steps), ('learning_rate', config.per_image_learning_rate))
+        ti_config = dataclasses.replace(ti_config, **{k: v for k, v in per_image if v is not None})
+    return m.train(pipe, dataset, ti_config, epsilon=epsilon, delta=delta, progress=progress, **options)
 
 RESERVED_COLUMNS = ('method', 'epsilon', 'seed', 'epsilon_spent', 'delta', 'noise_multiplier', 'n', 'train_s', 'eval_s', 'images')
 

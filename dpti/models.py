@@ -20,6 +20,7 @@ from diffusers import (AutoencoderKL, DDIMScheduler, DDPMScheduler, DiffusionPip
 hf_logging.set_verbosity(_verbosity)
 from safetensors import safe_open
 from safetensors.torch import save_file
+from .core import atomic_write
 from .data import OBJECT_TEMPLATES, STYLE_TEMPLATES
 
 # %% auto #0
@@ -306,15 +307,6 @@ def _embeddings_path(path: str | Path) -> Path:
     path = Path(path)
     return path if path.suffix in ('.safetensors', '.pt', '.bin') else path / EMBEDDINGS_NAME
 
-def _atomic_write(target: Path, write: Any, overwrite: bool) -> None:
-    "Call `write(tmp_path)` and move the result onto `target` atomically; refuse to replace unless `overwrite`."
-    if target.exists() and not overwrite: raise EmbeddingFileError(f'{target} exists; pass overwrite=True to replace it')
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f'.{target.name}.', suffix='.tmp')
-    os.close(fd)
-    try: write(tmp); os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
 
 # %% ../nbs/02_models.ipynb #6751e190
 def _file_tensors(embeddings: Mapping[str, torch.Tensor | Sequence[torch.Tensor]]) -> tuple[str, dict[str, torch.Tensor]]:
@@ -343,12 +335,12 @@ def save_embeddings(path: str | Path, embeddings: Mapping[str, torch.Tensor | Se
     if a1111 and len(tensors) == 2: raise EmbeddingFileError('a1111=True is for SD 1.x/2.x; A1111 reads SDXL embeddings from the .safetensors file')
     targets = [target] + ([target.parent / REPORT_NAME] if report is not None else []) + ([target.with_suffix('.pt')] if a1111 else [])
     if not overwrite and (existing := [str(t) for t in targets if t.exists()]): raise EmbeddingFileError(f'{existing[0]} exists; pass overwrite=True to replace it')
-    _atomic_write(target, lambda tmp: save_file(tensors, tmp, metadata=_metadata(token, tensors, report)), overwrite)
+    atomic_write(target, lambda tmp: save_file(tensors, tmp, metadata=_metadata(token, tensors, report)))
     if report is not None: report.save(target.parent / REPORT_NAME)
     if a1111:
         a1111_state = {'string_to_token': {'*': 265}, 'string_to_param': {'*': tensors[token]}, 'name': token, 'step': 0,
                        'sd_checkpoint': None, 'sd_checkpoint_name': None}
-        _atomic_write(target.with_suffix('.pt'), lambda tmp: torch.save(a1111_state, tmp), overwrite)
+        atomic_write(target.with_suffix('.pt'), lambda tmp: torch.save(a1111_state, tmp))
     return target
 
 # %% ../nbs/02_models.ipynb #7ebc9e2a
