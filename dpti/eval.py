@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_eval.ipynb #a3826b67
 from __future__ import annotations
-import csv, dataclasses, importlib.util, math, os, tempfile, time, warnings
+import csv, dataclasses, importlib.util, io, math, os, tempfile, time, warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -14,6 +14,7 @@ from torch import nn
 from PIL import Image, ImageDraw, ImageFont
 from tqdm.auto import tqdm
 from .models import placeholder_tokens, save_embeddings, set_token_embeddings
+from .core import atomic_write
 from .methods import get_method, method_names
 from .ti import TIConfig, captions_of, prepare_ti, train_ti
 from .dp_ti import default_delta, train_dp_ti
@@ -327,14 +328,10 @@ def run_cell(pipe: Any, dataset: Any, method: str, epsilon: float, seed: int, ti
 # %% ../nbs/06_eval.ipynb #d74c0b51
 def write_results(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     "Write `rows` to the CSV file `path` (columns: the union of the rows' keys, in first-seen order), atomically."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    columns = list(dict.fromkeys(k for row in rows for k in row))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.csv')
-    with os.fdopen(fd, 'w', newline='') as f:
-        writer = csv.DictWriter(f, fieldnames=columns); writer.writeheader()
-        writer.writerows({k: ('' if v is None else v) for k, v in row.items()} for row in rows)
-    os.replace(tmp, path)
-    return path
+    columns, text = list(dict.fromkeys(k for row in rows for k in row)), io.StringIO(newline='')
+    writer = csv.DictWriter(text, fieldnames=columns); writer.writeheader()
+    writer.writerows({k: ('' if v is None else v) for k, v in row.items()} for row in rows)
+    return atomic_write(path, text.getvalue())
 
 def _parse(value: str) -> Any:
     "A CSV cell as int, float, None (empty) or the string itself."

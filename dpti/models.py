@@ -24,10 +24,10 @@ from .core import atomic_write
 from .data import OBJECT_TEMPLATES, STYLE_TEMPLATES
 
 # %% auto #0
-__all__ = ['COMMON_WORDS', 'SD_SCHEDULE', 'SCHEDULERS', 'BUILTIN_SPECS', 'EMBEDDINGS_NAME', 'REPORT_NAME', 'A1111_NAME',
-           'SDXL_KEYS', 'make_clip_tokenizer', 'tiny_pipeline_components', 'tiny_pipeline', 'PipelineInfo',
-           'pipeline_info', 'ModelNotAvailableError', 'toy_model_dir', 'sd15_random_pipeline', 'load_pipeline',
-           'PlaceholderExistsError', 'PlaceholderInfo', 'text_encoder_pairs', 'placeholder_tokens',
+__all__ = ['COMMON_WORDS', 'SD_SCHEDULE', 'SCHEDULERS', 'BUILTIN_SPECS', 'REMOVED_MODEL_IDS', 'EMBEDDINGS_NAME', 'REPORT_NAME',
+           'A1111_NAME', 'SDXL_KEYS', 'make_clip_tokenizer', 'tiny_pipeline_components', 'tiny_pipeline',
+           'PipelineInfo', 'pipeline_info', 'ModelNotAvailableError', 'toy_model_dir', 'sd15_random_pipeline',
+           'load_pipeline', 'PlaceholderExistsError', 'PlaceholderInfo', 'text_encoder_pairs', 'placeholder_tokens',
            'get_token_embeddings', 'set_token_embeddings', 'add_placeholder_tokens', 'EmbeddingFileError',
            'save_embeddings', 'load_embeddings', 'load_embeddings_into']
 
@@ -187,6 +187,9 @@ def _sd15_random() -> StableDiffusionPipeline:
     return pipe
 
 # %% ../nbs/02_models.ipynb #eba65fcd
+REMOVED_MODEL_IDS = {'runwayml/stable-diffusion-v1-5': 'stable-diffusion-v1-5/stable-diffusion-v1-5',
+                     'runwayml/stable-diffusion-inpainting': 'stable-diffusion-v1-5/stable-diffusion-inpainting'}
+
 def _from_pretrained(spec: str, revision: str | None, dtype: torch.dtype | None) -> DiffusionPipeline:
     "`DiffusionPipeline.from_pretrained` with offline handling and a helpful error when the weights are missing."
     local = Path(spec).expanduser()
@@ -203,6 +206,8 @@ def _from_pretrained(spec: str, revision: str | None, dtype: torch.dtype | None)
         return DiffusionPipeline.from_pretrained(str(local) if is_path else spec, revision=revision, torch_dtype=dtype,
                                                  local_files_only=offline, **extra)
     except (OSError, ValueError) as e:
+        if spec in REMOVED_MODEL_IDS:
+            raise ModelNotAvailableError(f'{spec!r} was removed from the Hub in 2024; use its mirror {REMOVED_MODEL_IDS[spec]!r}') from e
         hint = ' (HF_HUB_OFFLINE=1: only the local cache was searched)' if offline else ''
         raise ModelNotAvailableError(f'weights for {spec!r} were not found locally{hint}; get them with `huggingface-cli download {spec}`'
                                      f' (or `hf download {spec}`) on a machine with internet, or pass a local folder saved with'
