@@ -6,14 +6,14 @@ from transformers import CLIPTextModel
 sys.path.insert(0, str(Path(__file__).parent))
 from dp_steps import OpacusSteps, Steps, median_seconds, peak_bytes, tiny_unet
 from dpti.data import STYLE_TEMPLATES
-from dpti.models import _clip_text_config, add_placeholder_tokens, make_clip_tokenizer
+from dpti.models import clip_text_config, add_placeholder_tokens, make_clip_tokenizer
 from dpti.ti import tokenize_templates
 
 def sd15_text_encoder(seed: int = 0):
     "The SD-1.5-shaped tokenizer (49408 tokens) and CLIP text encoder (12 layers, 768 wide), as in `dpti.models.sd15_random_pipeline`, without the UNet and VAE."
     tokenizer = make_clip_tokenizer(vocab_size=49408)
     torch.manual_seed(seed)
-    return tokenizer, CLIPTextModel(_clip_text_config(tokenizer, 768, 12, 12, 3072, 768)).eval()
+    return tokenizer, CLIPTextModel(clip_text_config(tokenizer, 768, 12, 12, 3072, 768)).eval()
 
 def main(batch: int = 4, repeats: int = 20, warmup: int = 1) -> dict:
     device = torch.device('cpu')

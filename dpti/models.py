@@ -25,11 +25,11 @@ from .data import OBJECT_TEMPLATES, STYLE_TEMPLATES
 
 # %% auto #0
 __all__ = ['COMMON_WORDS', 'SD_SCHEDULE', 'SCHEDULERS', 'BUILTIN_SPECS', 'REMOVED_MODEL_IDS', 'EMBEDDINGS_NAME', 'REPORT_NAME',
-           'A1111_NAME', 'SDXL_KEYS', 'make_clip_tokenizer', 'tiny_pipeline_components', 'tiny_pipeline',
-           'PipelineInfo', 'pipeline_info', 'ModelNotAvailableError', 'toy_model_dir', 'sd15_random_pipeline',
-           'load_pipeline', 'PlaceholderExistsError', 'PlaceholderInfo', 'text_encoder_pairs', 'placeholder_tokens',
-           'get_token_embeddings', 'set_token_embeddings', 'add_placeholder_tokens', 'EmbeddingFileError',
-           'save_embeddings', 'load_embeddings', 'load_embeddings_into']
+           'A1111_NAME', 'SDXL_KEYS', 'make_clip_tokenizer', 'clip_text_config', 'tiny_pipeline_components',
+           'tiny_pipeline', 'PipelineInfo', 'pipeline_info', 'ModelNotAvailableError', 'toy_model_dir',
+           'sd15_random_pipeline', 'load_pipeline', 'PlaceholderExistsError', 'PlaceholderInfo', 'text_encoder_pairs',
+           'placeholder_tokens', 'get_token_embeddings', 'set_token_embeddings', 'add_placeholder_tokens',
+           'EmbeddingFileError', 'save_embeddings', 'load_embeddings', 'load_embeddings_into']
 
 # %% ../nbs/02_models.ipynb #0b6accc8
 COMMON_WORDS = tuple("""a an the of in on at with and or by for from to as is it its this that these those
@@ -95,7 +95,7 @@ SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
 SCHEDULERS = {'ddim': DDIMScheduler, 'ddpm': DDPMScheduler, 'pndm': PNDMScheduler, 'euler': EulerDiscreteScheduler,
               'dpm': DPMSolverMultistepScheduler}
 
-def _clip_text_config(tokenizer: CLIPTokenizer, hidden_size: int, layers: int, heads: int, intermediate: int, projection_dim: int) -> CLIPTextConfig:
+def clip_text_config(tokenizer: CLIPTokenizer, hidden_size: int, layers: int, heads: int, intermediate: int, projection_dim: int) -> CLIPTextConfig:
     "A CLIP text-encoder config matching `tokenizer`'s vocabulary and special ids."
     return CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate, num_hidden_layers=layers,
                           num_attention_heads=heads, max_position_embeddings=tokenizer.model_max_length, projection_dim=projection_dim,
@@ -113,7 +113,7 @@ def tiny_pipeline_components(seed: int = 0, xl: bool = False, words: Sequence[st
 def _tiny_components(xl: bool, words: Sequence[str], image_size: int, scheduler: str) -> dict[str, Any]:
     "The tiny pipeline's components, drawn from the global RNG (seeded by the caller)."
     tokenizer = make_clip_tokenizer(words)
-    text_encoder = CLIPTextModel(_clip_text_config(tokenizer, 32, 2, 4, 64, 32))
+    text_encoder = CLIPTextModel(clip_text_config(tokenizer, 32, 2, 4, 64, 32))
     xl_unet = dict(addition_embed_type='text_time', addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + 32,
                    transformer_layers_per_block=(1, 2), use_linear_projection=True) if xl else {}
     unet = UNet2DConditionModel(sample_size=image_size // 2, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
@@ -125,7 +125,7 @@ def _tiny_components(xl: bool, words: Sequence[str], image_size: int, scheduler:
     parts = dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched)
     if not xl: return parts | dict(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     tokenizer_2 = make_clip_tokenizer(words, pad_token='!')
-    text_encoder_2 = CLIPTextModelWithProjection(_clip_text_config(tokenizer_2, 32, 2, 4, 64, 32))
+    text_encoder_2 = CLIPTextModelWithProjection(clip_text_config(tokenizer_2, 32, 2, 4, 64, 32))
     return parts | dict(text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2)
 
 def tiny_pipeline(seed: int = 0, xl: bool = False, **kwargs) -> DiffusionPipeline:
@@ -176,7 +176,7 @@ def sd15_random_pipeline(seed: int = 0) -> StableDiffusionPipeline:
 def _sd15_random() -> StableDiffusionPipeline:
     "The SD-1.5-shaped pipeline, drawn from the global RNG (seeded by the caller)."
     tokenizer = make_clip_tokenizer(vocab_size=49408)
-    text_encoder = CLIPTextModel(_clip_text_config(tokenizer, 768, 12, 12, 3072, 768))
+    text_encoder = CLIPTextModel(clip_text_config(tokenizer, 768, 12, 12, 3072, 768))
     unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8, block_out_channels=(320, 640, 1280, 1280),
                                 down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',), up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',) * 3)
     vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), latent_channels=4, layers_per_block=2, sample_size=512,

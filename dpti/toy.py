@@ -5,9 +5,10 @@
 # %% ../nbs/07_toy.ipynb #432933d1
 from __future__ import annotations
 import csv, dataclasses, json, math, time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -15,25 +16,32 @@ from torch import nn
 from PIL import Image, ImageDraw
 from scipy.ndimage import distance_transform_edt
 from tqdm.auto import tqdm
-from .models import SD_SCHEDULE, _clip_text_config, make_clip_tokenizer, toy_model_dir, load_pipeline
+from .models import placeholder_tokens, set_token_embeddings, SD_SCHEDULE, clip_text_config, make_clip_tokenizer, toy_model_dir, load_pipeline
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel
 from .data import load_images, to_tensor
-from .ti import TIConfig
-from .dpagg import public_norms
+from .core import PrivacyRNG
+from .privacy import DPAggConfig
+from .ti import TIConfig, prepare_ti, records_of, train_per_image_ti
+from .dpagg import (aggregate, initializer_ids, make_dpagg_config, normalize_embeddings, public_center, public_norms,
+                        rescale_rows, select_images)
 from .dp_ti import public_grad_norm
-from .eval import METHODS, SweepConfig, KIDScorer, combine_scores, run_sweep
+from .eval import (METHODS, PRIVATE_METHODS, SweepConfig, KIDScorer, cell_dir, combine_scores, evaluation_prompts, generate,
+                       group_rows, read_results, save_grids, sweep_grid_images, train_cell, write_results)
 
 # %% auto #0
 __all__ = ['COLORS', 'STROKE_WIDTHS', 'PATTERNS', 'PUBLIC_STYLES', 'PRIVATE_STYLES', 'SUPERSAMPLE', 'SHAPES', 'TOY_TEMPLATES',
-           'ATTRIBUTE_CLASSES', 'TINY_TOY_CONFIG', 'PALETTE_LAB', 'TOY_PLACEHOLDER', 'ToyStyleError', 'ToyStyle',
-           'get_style', 'shape_mask', 'render_icon', 'icon_grid', 'style_clauses', 'caption', 'caption_words',
-           'make_style_dataset', 'save_style_folder', 'ToyModelConfig', 'toy_components', 'ToyPretrainReport',
-           'render_public_dataset', 'train_vae', 'encode_latents', 'train_diffusion', 'ToyFeatureNet',
-           'attribute_targets', 'train_feature_net', 'save_feature_net', 'load_toy_features', 'pretrain_toy',
-           'toy_sample_figure', 'srgb_to_lab', 'palette_indices', 'palette_histogram', 'border_color', 'ToyStyleScore',
-           'ToyDemoConfig', 'toy_ti_config', 'toy_score_fn', 'per_image_config', 'public_icons', 'toy_public_settings',
-           'toy_sweep_config', 'run_toy_demo']
+           'CAPTION_MODES', 'ATTRIBUTE_CLASSES', 'TINY_TOY_CONFIG', 'PALETTE_LAB', 'TOY_PLACEHOLDER',
+           'PUBLIC_SWEEP_STYLES', 'ToyStyleError', 'ToyStyle', 'get_style', 'shape_mask', 'render_icon', 'icon_grid',
+           'style_clauses', 'caption', 'caption_words', 'icon_caption', 'caption_templates', 'style_shapes',
+           'make_style_dataset', 'save_style_folder', 'ToyImages', 'toy_images', 'with_caption_mode', 'ToyModelConfig',
+           'toy_components', 'ToyPretrainReport', 'render_public_dataset', 'train_vae', 'encode_latents',
+           'train_diffusion', 'ToyFeatureNet', 'attribute_targets', 'train_feature_net', 'save_feature_net',
+           'load_toy_features', 'pretrain_toy', 'toy_sample_figure', 'srgb_to_lab', 'palette_indices',
+           'palette_histogram', 'border_color', 'ToyStyleScore', 'ToyDemoConfig', 'toy_ti_config', 'dp_ti_config',
+           'per_image_config', 'torch_threads', 'toy_score_fn', 'public_icons', 'toy_public_settings',
+           'toy_sweep_config', 'dpagg_release', 'dpagg_releases', 'evaluate_embedding', 'style_rows', 'toy_demo_cells',
+           'run_toy_demo', 'plot_toy_demo', 'public_hparam_sweep', 'dpagg_ablation']
 
 # %% ../nbs/07_toy.ipynb #dd580e2a
 COLORS = {'white': (245, 245, 245), 'black': (25, 25, 25), 'gray': (140, 140, 140), 'red': (215, 40, 40),
@@ -239,22 +247,66 @@ def caption_words() -> list[str]:
     return sorted(words | set(COLORS) | set(STROKE_WIDTHS) | set(PATTERNS))
 
 # %% ../nbs/07_toy.ipynb #52b68cf7
-TOY_TEMPLATES = tuple(f'a {shape} icon, {{}}' for shape in SHAPES)
+TOY_TEMPLATES = tuple(f'a {shape} icon, {{}}' for shape in SHAPES)   # evaluation prompts, and the 'random' caption mode
+
+def icon_caption(shape: str) -> str:
+    "An icon's content caption: its shape, never its style (the first clause of `caption`)."
+    if shape not in SHAPES: raise ToyStyleError(f'shape={shape!r} is not one of {", ".join(SHAPES)}')
+    return f'a {shape} icon'
+
+CAPTION_MODES = {'own': ('{caption}, {}',), 'random': TOY_TEMPLATES, 'none': ('an icon, {}',)}
+
+def caption_templates(mode: str) -> tuple[str, ...]:
+    "The TI prompt templates of a caption mode: 'own' (each icon's caption), 'random' (a random shape's), 'none'."
+    if mode not in CAPTION_MODES: raise ToyStyleError(f'caption_mode={mode!r} is not one of {", ".join(CAPTION_MODES)}')
+    return CAPTION_MODES[mode]
 
 # %% ../nbs/07_toy.ipynb #62481346
+def style_shapes(n: int, shapes: Sequence[str] | None = None) -> list[str]:
+    "The shape of each of `n` icons, cycling through `shapes` (default: all)."
+    shapes = list(shapes or SHAPES)
+    return [shapes[i % len(shapes)] for i in range(n)]
+
 def make_style_dataset(style: ToyStyle, n: int, seed: int = 0, shapes: Sequence[str] | None = None) -> list[Image.Image]:
     "`n` seeded icons of `style`, cycling through `shapes` (default: all)."
-    shapes = list(shapes or SHAPES)
     g = torch.Generator().manual_seed(seed)
-    return [render_icon(shapes[i % len(shapes)], style, g) for i in range(n)]
+    return [render_icon(shape, style, g) for shape in style_shapes(n, shapes)]
 
-def save_style_folder(style: ToyStyle, n: int, folder: str | Path, seed: int = 0, shapes: Sequence[str] | None = None) -> list[Path]:
-    "Write `n` seeded icons of `style` as PNG files into `folder`; returns their paths."
+def save_style_folder(style: ToyStyle, n: int, folder: str | Path, seed: int = 0, shapes: Sequence[str] | None = None,
+                      captions: bool = True) -> list[Path]:
+    "Write `n` seeded icons of `style` as PNG files into `folder`, each with its content caption in `name.txt`; their paths."
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    shapes = list(shapes or SHAPES)
-    paths = [folder / f'{style.name}-{i:04d}-{shapes[i % len(shapes)]}.png' for i in range(n)]
-    for path, img in zip(paths, make_style_dataset(style, n, seed, shapes)): img.save(path)
+    names = style_shapes(n, shapes)
+    paths = [folder / f'{style.name}-{i:04d}-{shape}.png' for i, shape in enumerate(names)]
+    for path, img, shape in zip(paths, make_style_dataset(style, n, seed, shapes), names):
+        img.save(path)
+        if captions: path.with_suffix('.txt').write_text(icon_caption(shape) + '\n', encoding='utf-8')
     return paths
+
+# %% ../nbs/07_toy.ipynb #ae8a0061
+@dataclass
+class ToyImages:
+    "Toy icons in memory, [N, 3, 32, 32] in [-1, 1], with their content captions (None: uncaptioned); any method's dataset."
+    pixels: torch.Tensor
+    captions: list[str] | None = None
+    def __len__(self) -> int: return len(self.pixels)
+    def __iter__(self): return iter(self.pixels)
+    def __getitem__(self, i: int) -> torch.Tensor: return self.pixels[i]
+
+def toy_images(style: ToyStyle | str, n: int, seed: int = 0, caption_mode: str = 'own') -> ToyImages:
+    "`n` seeded icons of `style` in memory, captioned when `caption_mode` is 'own'."
+    style = get_style(style) if isinstance(style, str) else style
+    pixels = torch.stack([to_tensor(im) for im in make_style_dataset(style, n, seed)])
+    return ToyImages(pixels, [icon_caption(s) for s in style_shapes(n)] if caption_templates(caption_mode) == CAPTION_MODES['own'] else None)
+
+def with_caption_mode(dataset: Any, caption_mode: str) -> Any:
+    "`dataset` as trained under `caption_mode`: itself for 'own' (it must carry captions), its pixels without captions otherwise."
+    captioned = getattr(dataset, 'captions', None) is not None
+    if caption_templates(caption_mode) == CAPTION_MODES['own']:
+        if not captioned: raise ToyStyleError("caption_mode='own' needs a captioned dataset (save_style_folder writes name.txt captions)")
+        return dataset
+    pixels = dataset.pixel_values if hasattr(dataset, 'pixel_values') else torch.stack(records_of(dataset))[:, 0]
+    return ToyImages(pixels)
 
 # %% ../nbs/07_toy.ipynb #f3cba8dc
 @dataclass
@@ -276,7 +328,7 @@ def toy_components(config: ToyModelConfig = ToyModelConfig(), seed: int = 0) -> 
         torch.manual_seed(seed)
         tokenizer = make_clip_tokenizer(caption_words())
         h = config.text_hidden_size
-        text_encoder = CLIPTextModel(_clip_text_config(tokenizer, h, config.text_layers, config.text_heads, 2 * h, h))
+        text_encoder = CLIPTextModel(clip_text_config(tokenizer, h, config.text_layers, config.text_heads, 2 * h, h))
         n = len(config.vae_channels)
         vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=config.vae_channels, latent_channels=config.latent_channels,
                             layers_per_block=1, norm_num_groups=16, down_block_types=('DownEncoderBlock2D',) * n,
@@ -573,82 +625,264 @@ class ToyStyleScore:
     def __call__(self, images: Sequence[Image.Image]) -> dict[str, float]:
         indices = [palette_indices(im) for im in images]
         hists = np.stack([palette_histogram(idx) for idx in indices])
-        return dict(style_distance=float(0.5 * np.abs(hists - self.reference).sum(1).mean()),
+        distances = 0.5 * np.abs(hists - self.reference).sum(1)
+        return dict(style_distance=float(distances.mean()),
+                    style_distance_se=float(distances.std(ddof=1) / np.sqrt(len(distances))) if len(distances) > 1 else math.nan,
                     background_match=float(np.mean([border_color(idx) == self.style.background for idx in indices])),
                     palette_recall=float((hists[:, self.colors] >= self.min_share).mean()))
 
-# %% ../nbs/07_toy.ipynb #4c4c414a
+# %% ../nbs/07_toy.ipynb #2101c2a0
 TOY_PLACEHOLDER = '<toy-style>'
 
 @dataclass
 class ToyDemoConfig:
-    "The toy demo's sizes (defaults: about ten minutes on two CPU cores)."
-    style: str = 'private-a'
-    n: int = 64                                   # private icons
+    "The toy demo: private styles, caption mode, methods × ε × seeds, each method's settings (chosen on public styles), evaluation size."
+    styles: tuple[str, ...] = ('private-a', 'private-b')
+    style: str | None = None                      # one private style only (overrides `styles`)
+    caption_mode: str = 'own'                     # every method's TI prompts: 'own' content captions, 'random' shape, 'none'
+    n: int = 64                                   # private icons per style
     public_style: str = 'public-07'               # both private methods' scales (C, norms) are measured on this public style
     public_images: int = 16
     methods: tuple[str, ...] = METHODS
-    epsilons: tuple[float, ...] = (1.0, 4.0)
+    epsilons: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
     seeds: int = 3
-    steps: int = 50                               # TI and DP-TI optimiser steps
-    batch_size: int = 8                           # TI batch; DP-TI's expected Poisson batch
-    learning_rate: float = 5e-3
-    per_image_steps: int = 20                     # DPAgg-TI: steps for each per-image embedding
-    per_image_learning_rate: float = 1e-2
+    steps: int = 25                               # non-private TI: optimiser steps, batch, learning rate
+    batch_size: int = 8
+    learning_rate: float = 1e-2
+    dp_steps: int = 50                            # DP-TI: steps, expected Poisson batch, learning rate
+    dp_batch_size: int = 4
+    dp_learning_rate: float = 1e-2
+    per_image_steps: int = 20                     # DPAgg-TI: steps and learning rate of each per-image embedding
+    per_image_learning_rate: float = 2e-2
+    m: int | None = None                          # DPAgg-TI: images drawn without replacement (None: all n)
+    num_vectors: int = 1                          # vectors of the learned token (every method)
     max_grad_norm: float | None = None            # DP-TI clipping norm C; None: the median on the public style
     delta: float = 1e-5
-    images_per_prompt: int = 2
-    num_inference_steps: int = 20
+    images_per_prompt: int = 20                   # × 10 shapes = 200 images per cell: standard error of style_distance < 0.02
+    num_inference_steps: int = 5
     guidance_scale: float = 3.0
     reference_images: int = 100
     data_seed: int = 0
+    num_threads: int | None = 1                   # torch threads while the demo runs (None: unchanged); see the timing below
 
     def __post_init__(self):
-        if get_style(self.style) in PUBLIC_STYLES: raise ToyStyleError(f'style={self.style!r} is public; the demo adapts to a private style ({", ".join(s.name for s in PRIVATE_STYLES)})')
+        self.styles = (self.style,) if self.style else tuple(self.styles)
+        for s in self.styles:
+            if get_style(s) in PUBLIC_STYLES: raise ToyStyleError(f'style={s!r} is public; the demo adapts to a private style ({", ".join(s.name for s in PRIVATE_STYLES)})')
         if get_style(self.public_style) not in PUBLIC_STYLES: raise ToyStyleError(f'public_style={self.public_style!r} must be a public style')
         if self.n < 2: raise ToyStyleError(f'n={self.n} must be at least 2')
+        if self.m is not None and not 1 <= self.m <= self.n: raise ToyStyleError(f'm={self.m} must be between 1 and n={self.n}')
+        caption_templates(self.caption_mode)
 
 def toy_ti_config(config: ToyDemoConfig, seed: int = 0) -> TIConfig:
-    "The Textual Inversion settings of the toy demo."
+    "The Textual Inversion settings of non-private TI in the demo (its prompts from the caption mode)."
     return TIConfig(placeholder_token=TOY_PLACEHOLDER, initializer_token='icon', resolution=32, train_batch_size=config.batch_size,
-                    max_train_steps=config.steps, learning_rate=config.learning_rate, scale_lr=False, templates=TOY_TEMPLATES,
-                    num_views=4, seed=seed)
+                    max_train_steps=config.steps, learning_rate=config.learning_rate, scale_lr=False,
+                    templates=caption_templates(config.caption_mode), num_views=4, num_vectors=config.num_vectors, seed=seed)
 
-def toy_score_fn(style: ToyStyle | str, reference_images: int = 100, seed: int = 10_000):
-    "Palette metrics of `style` plus KID (`ToyFeatureNet` features) against `reference_images` fresh icons of it."
-    style = get_style(style) if isinstance(style, str) else style
-    return combine_scores(ToyStyleScore(style), KIDScorer(make_style_dataset(style, reference_images, seed), load_toy_features()))
+def dp_ti_config(config: ToyDemoConfig, seed: int = 0) -> TIConfig:
+    "The TI settings of DP-TI in the demo."
+    return dataclasses.replace(toy_ti_config(config, seed), max_train_steps=config.dp_steps, train_batch_size=config.dp_batch_size,
+                               learning_rate=config.dp_learning_rate)
 
 def per_image_config(config: ToyDemoConfig, seed: int = 0) -> TIConfig:
     "The TI settings of DPAgg-TI's per-image runs in the demo."
     return dataclasses.replace(toy_ti_config(config, seed), max_train_steps=config.per_image_steps, learning_rate=config.per_image_learning_rate)
 
-def public_icons(config: ToyDemoConfig) -> torch.Tensor:
-    "Icons of the demo's PUBLIC style, [N, 3, 32, 32] in [-1, 1]."
-    return torch.stack([to_tensor(im) for im in make_style_dataset(get_style(config.public_style), config.public_images, seed=config.data_seed)])
+@contextmanager
+def torch_threads(n: int | None):
+    "Run the block with `n` torch threads (None: as it is), restoring the previous number afterwards."
+    before = torch.get_num_threads()
+    if n: torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(before)
+
+# %% ../nbs/07_toy.ipynb #a551c94a
+def toy_score_fn(style: ToyStyle | str, reference_images: int = 100, seed: int = 10_000):
+    "Palette metrics of `style` plus KID (`ToyFeatureNet` features) against `reference_images` fresh icons of it."
+    style = get_style(style) if isinstance(style, str) else style
+    return combine_scores(ToyStyleScore(style), KIDScorer(make_style_dataset(style, reference_images, seed), load_toy_features()))
+
+def public_icons(config: ToyDemoConfig) -> ToyImages:
+    "Icons of the demo's PUBLIC style with their captions (under the demo's caption mode)."
+    return toy_images(config.public_style, config.public_images, seed=config.data_seed, caption_mode=config.caption_mode)
 
 def toy_public_settings(pipe: StableDiffusionPipeline, config: ToyDemoConfig) -> dict:
     "Both private methods' scales, measured on the PUBLIC style: DP-TI's clipping norm C and DPAgg-TI's norm and output norm."
     public = public_icons(config)
-    return dict(max_grad_norm=config.max_grad_norm or public_grad_norm(pipe, public, toy_ti_config(config)),
+    return dict(max_grad_norm=config.max_grad_norm or public_grad_norm(pipe, public, dp_ti_config(config)),
                 dpagg=public_norms(pipe, public, per_image_config(config), batch_size=16))
 
 def toy_sweep_config(config: ToyDemoConfig, public: dict) -> SweepConfig:
-    "The sweep the demo runs, with the private methods' public scales."
+    "The evaluation settings (and DP-TI's public C) as a `SweepConfig`, shared with `dpti sweep`."
     return SweepConfig(methods=config.methods, epsilons=config.epsilons, seeds=config.seeds, prompts=TOY_TEMPLATES,
                        images_per_prompt=config.images_per_prompt, num_inference_steps=config.num_inference_steps,
                        guidance_scale=config.guidance_scale, delta=config.delta, dp_ti=dict(max_grad_norm=public['max_grad_norm']),
-                       dpagg_ti=dict(m=config.n, batch_size=16, **public['dpagg']), per_image_steps=config.per_image_steps,
-                       per_image_learning_rate=config.per_image_learning_rate, metric='style_distance', better='lower',
-                       grid_epsilon=1.0, grid_columns=len(SHAPES))
+                       generation_batch_size=64, metric='style_distance', better='lower', grid_epsilon=1.0, grid_columns=len(SHAPES))
+
+# %% ../nbs/07_toy.ipynb #cecfabc9
+def dpagg_release(per_image: torch.Tensor, center: torch.Tensor | None, public: dict, m: int, epsilon: float, delta: float,
+                  rng: PrivacyRNG) -> tuple[torch.Tensor, DPAggConfig | None]:
+    "One DPAgg-TI release [k, d] from all n per-image embeddings: its own m of n, then aggregated at `epsilon` (∞: without noise)."
+    n, C, output_norm = len(per_image), public['dpagg']['norm'], public['dpagg']['output_norm']
+    chosen = per_image[select_images(n, m, 'without-replacement', rng)]
+    if math.isinf(epsilon):
+        mean = normalize_embeddings(chosen, C, center).double().mean(0).float()
+        return rescale_rows(mean if center is None else mean + center, output_norm), None
+    dp = make_dpagg_config(n, m, C, delta, target_epsilon=epsilon)
+    return aggregate(chosen, dp, rng=rng, center=center, output_norm=output_norm), dp
+
+def dpagg_releases(pipe: StableDiffusionPipeline, dataset: Any, config: ToyDemoConfig, public: dict, seed: int,
+                   epsilons: Sequence[float], ms: Sequence[int] | None = None) -> dict[tuple[int, float], tuple[torch.Tensor, DPAggConfig | None]]:
+    "DPAgg-TI's release and privacy config for each (m, ε) (∞: noise-free) from one set of per-image embeddings."
+    cfg, rng = per_image_config(config, seed), PrivacyRNG()
+    per_image = train_per_image_ti(pipe, dataset, cfg, batch_size=16, progress=False)
+    center = public_center('initializer', pipe, initializer_ids(pipe, cfg.initializer_token), cfg.num_vectors)
+    return {(m, eps): dpagg_release(per_image, center, public, m, eps, config.delta, rng)
+            for m in (ms or [config.m or len(dataset)]) for eps in epsilons}
+
+# %% ../nbs/07_toy.ipynb #7431b719
+def evaluate_embedding(pipe: StableDiffusionPipeline, embedding: torch.Tensor, ti_config: TIConfig, sweep: SweepConfig,
+                       score_fn) -> tuple[dict[str, float], list[Image.Image]]:
+    "The scores and images of one learned embedding on the sweep's fixed prompts and generation seeds."
+    tokens = placeholder_tokens(ti_config.placeholder_token, ti_config.num_vectors)
+    set_token_embeddings(pipe.text_encoder, pipe.tokenizer.convert_tokens_to_ids(tokens), embedding)
+    images = generate(pipe, *evaluation_prompts(sweep, ti_config.placeholder_token), num_inference_steps=sweep.num_inference_steps,
+                      guidance_scale=sweep.guidance_scale, batch_size=sweep.generation_batch_size)
+    return {k: float(v) for k, v in score_fn(images).items()}, images
+
+def _trained(pipe, dataset, method: str, epsilons: Sequence[float], seed: int, config: ToyDemoConfig, public: dict, sweep: SweepConfig):
+    "Yield (ε, embedding, privacy report or DPAgg config or None, train seconds) of one method and training seed."
+    start = time.perf_counter()
+    if method == 'dpagg-ti':
+        releases = dpagg_releases(pipe, dataset, config, public, seed, epsilons)
+        shared = (time.perf_counter() - start) / len(epsilons)
+        for (_, eps), (embedding, dp) in releases.items(): yield eps, embedding, dp, shared
+    elif method == 'dp-ti':
+        for eps in (e for e in epsilons if math.isfinite(e)):
+            start = time.perf_counter()
+            embedding, report = train_cell(pipe, dataset, 'dp-ti', eps, dp_ti_config(config, seed), sweep)
+            yield eps, embedding, report, time.perf_counter() - start
+    else:
+        embedding, _ = train_cell(pipe, dataset, method, math.inf, toy_ti_config(config, seed), sweep)
+        yield math.inf, embedding, None, time.perf_counter() - start
+
+def style_rows(pipe: StableDiffusionPipeline, dataset: Any, style: str, config: ToyDemoConfig, public: dict, score_fn,
+               out_dir: str | Path | None = None, bar=None) -> list[dict]:
+    "Every method × ε × seed of `config` on one style's `dataset`: one scored row each (seed 0's images saved under `out_dir`)."
+    sweep, rows = toy_sweep_config(config, public), []
+    for seed in range(config.seeds):
+        for method in config.methods:
+            if method == 'base' and seed > 0: continue
+            epsilons = config.epsilons if method in PRIVATE_METHODS else (math.inf,)
+            for eps, embedding, privacy, train_s in _trained(pipe, dataset, method, epsilons, seed, config, public, sweep):
+                start = time.perf_counter()
+                scores, images = evaluate_embedding(pipe, embedding, toy_ti_config(config, seed), sweep, score_fn)
+                folder = f'{style}/{cell_dir(method, eps, seed)}'
+                if out_dir is not None and seed == 0:
+                    (Path(out_dir) / folder).mkdir(parents=True, exist_ok=True)
+                    for i, im in enumerate(images[:len(SHAPES)]): im.save(Path(out_dir) / folder / f'{i:03d}.png')
+                rows.append(dict(style=style, caption_mode=config.caption_mode, method=method, epsilon=eps, seed=seed,
+                                 epsilon_spent=privacy.epsilon if privacy is not None else math.inf,
+                                 noise_multiplier=getattr(privacy, 'noise_multiplier', None), delta=getattr(privacy, 'delta', None),
+                                 n=len(dataset), m=(config.m or len(dataset)) if method == 'dpagg-ti' else None,
+                                 train_s=round(train_s, 2), eval_s=round(time.perf_counter() - start, 2), images=folder) | scores)
+                if bar is not None: bar.update(); bar.set_postfix(style=style, method=method, ε=eps, seed=seed)
+    return rows
+
+def toy_demo_cells(config: ToyDemoConfig) -> int:
+    "How many (style, method, ε, seed) cells the demo scores."
+    per_seed = sum(len(config.epsilons) if m in PRIVATE_METHODS else 1 for m in config.methods if m != 'base')
+    return len(config.styles) * (config.seeds * per_seed + ('base' in config.methods))
 
 def run_toy_demo(out_dir: str | Path, config: ToyDemoConfig = ToyDemoConfig(), progress: bool = True) -> list[dict]:
-    "Write the private icons, run the toy sweep into `out_dir` (results.csv, privacy_utility.png, grids.png); returns the rows."
-    out = Path(out_dir)
-    save_style_folder(get_style(config.style), config.n, out / 'private-images', seed=config.data_seed)
-    dataset = load_images(out / 'private-images', 32)
-    pipe = load_pipeline('toy')
-    pipe.set_progress_bar_config(disable=True)
-    public = toy_public_settings(pipe, config)
-    return run_sweep(lambda: pipe, dataset, toy_sweep_config(config, public), toy_score_fn(config.style, config.reference_images),
-                     out, toy_ti_config(config), progress=progress)
+    "Write each private style's captioned icons, train and score every cell into `out_dir` (results.csv, privacy_utility.png, grids.png)."
+    out, rows = Path(out_dir), []
+    with torch_threads(config.num_threads):
+        pipe = load_pipeline('toy'); pipe.set_progress_bar_config(disable=True)
+        public = toy_public_settings(pipe, config)
+        bar = tqdm(total=toy_demo_cells(config), desc='demo', unit='cell', disable=not progress)
+        for style in config.styles:
+            save_style_folder(get_style(style), config.n, out / 'private-images' / style, seed=config.data_seed)
+            dataset = with_caption_mode(load_images(out / 'private-images' / style, 32), config.caption_mode)
+            rows += style_rows(pipe, dataset, style, config, public, toy_score_fn(style, config.reference_images), out, bar)
+            write_results(rows, out / 'results.csv')
+        bar.close()
+    plot_toy_demo(rows, out / 'privacy_utility.png')
+    grids = {f'{style} {k}': v for style in config.styles
+             for k, v in sweep_grid_images([r for r in rows if r['style'] == style], out, 1.0, len(SHAPES)).items()}
+    save_grids(grids, out / 'grids.png', col_labels=list(SHAPES))
+    return rows
+
+# %% ../nbs/07_toy.ipynb #aba86505
+def plot_toy_demo(rows: Sequence[dict], out_path: str | Path, metric: str = 'style_distance') -> Path:
+    "`metric` vs ε, one panel per style: private methods with ±std (over seeds) error bars, TI and base as lines with bands."
+    from matplotlib.figure import Figure
+    styles = list(dict.fromkeys(r['style'] for r in rows))
+    fig = Figure(figsize=(4.6 * len(styles), 3.8))
+    colors = {'base': 'tab:gray', 'ti': 'tab:green', 'dp-ti': 'tab:red', 'dpagg-ti': 'tab:blue'}
+    for ax, style in zip(np.atleast_1d(fig.subplots(1, len(styles), sharey=True)), styles):
+        stats = group_rows([r for r in rows if r['style'] == style], metric)
+        for method in dict.fromkeys(g['method'] for g in stats):
+            pts = [g for g in stats if g['method'] == method]
+            if math.isfinite(pts[0]['epsilon']):
+                ax.errorbar([g['epsilon'] for g in pts], [g['mean'] for g in pts], yerr=[g['std'] for g in pts], marker='o', capsize=3,
+                            color=colors.get(method), label=f"{method} ({max(g['n'] for g in pts)} seeds)")
+            else:
+                g = pts[0]
+                ax.axhline(g['mean'], ls=':' if method == 'base' else '--', lw=2, color=colors.get(method, 'k'), label=method + ' (ε = ∞)')
+                if g['std'] > 0: ax.axhspan(g['mean'] - g['std'], g['mean'] + g['std'], color=colors.get(method, 'k'), alpha=0.12)
+        xs = sorted({g['epsilon'] for g in stats if math.isfinite(g['epsilon'])})
+        if xs: ax.set_xscale('log'); ax.set_xticks(xs, [f'{x:g}' for x in xs]); ax.minorticks_off()
+        ax.set_title(f"{style} (captions: {rows[0]['caption_mode']})", fontsize=10); ax.set_xlabel('privacy budget ε'); ax.grid(alpha=0.3)
+    fig.axes[0].set_ylabel(f'{metric} (lower is better)'); fig.axes[0].legend(fontsize=7)
+    out = Path(out_path); out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=130, bbox_inches='tight')
+    return out
+
+# %% ../nbs/07_toy.ipynb #66be0d59
+PUBLIC_SWEEP_STYLES = ('public-03', 'public-12')   # public styles standing in for private ones (not the demo's `public_style`)
+
+def public_hparam_sweep(trials: Sequence[dict], styles: Sequence[str] = PUBLIC_SWEEP_STYLES, config: ToyDemoConfig | None = None,
+                        epsilon: float = 1.0, pipe: StableDiffusionPipeline | None = None) -> list[dict]:
+    "Score each trial (`method` plus `ToyDemoConfig` overrides) on PUBLIC styles only, private methods at `epsilon`; rows name style and trial."
+    if bad := [s for s in styles if get_style(s) not in PUBLIC_STYLES]:
+        raise ToyStyleError(f'the hyper-parameter sweep reads public styles only; {bad[0]!r} is private')
+    config, rows = config or ToyDemoConfig(), []
+    pipe = pipe or load_pipeline('toy'); pipe.set_progress_bar_config(disable=True)
+    for style in styles:
+        dataset, score_fn = toy_images(style, config.n, seed=config.data_seed, caption_mode=config.caption_mode), ToyStyleScore(style)
+        for trial in trials:
+            overrides = {k: v for k, v in trial.items() if k != 'method'}
+            epsilons = (epsilon, math.inf) if trial['method'] == 'dpagg-ti' else (epsilon,)
+            cfg = dataclasses.replace(config, methods=(trial['method'],), epsilons=epsilons, **overrides)
+            for r in style_rows(pipe, dataset, style, cfg, toy_public_settings(pipe, cfg), score_fn):
+                rows.append(r | {'trial': ' '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in overrides.items())})
+    return rows
+
+# %% ../nbs/07_toy.ipynb #0f16e90b
+def dpagg_ablation(style: str, caption_modes: Sequence[str] = tuple(CAPTION_MODES), per_image_steps: Sequence[int] = (20,),
+                   ratios: Sequence[float] = (1.0, 0.5, 0.25), num_vectors: Sequence[int] = (1,), epsilons: Sequence[float] = (1.0, math.inf),
+                   config: ToyDemoConfig | None = None, pipe: StableDiffusionPipeline | None = None, references: bool = True) -> list[dict]:
+    "DPAgg-TI's style_distance over caption mode × per-image steps × m/n × vectors × ε (∞: noise-free), with TI and DP-TI rows per caption mode."
+    config = config or ToyDemoConfig(seeds=1)
+    pipe = pipe or load_pipeline('toy'); pipe.set_progress_bar_config(disable=True)
+    score_fn, rows = ToyStyleScore(style), []
+    for mode in caption_modes:
+        dataset = toy_images(style, config.n, seed=config.data_seed, caption_mode=mode)
+        for steps in per_image_steps:
+            for k in num_vectors:
+                cfg = dataclasses.replace(config, caption_mode=mode, per_image_steps=steps, num_vectors=k)
+                public = toy_public_settings(pipe, cfg)
+                releases = dpagg_releases(pipe, dataset, cfg, public, 0, epsilons, [max(1, round(r * cfg.n)) for r in ratios])
+                for (m, eps), (embedding, dp) in releases.items():
+                    scores, _ = evaluate_embedding(pipe, embedding, toy_ti_config(cfg), toy_sweep_config(cfg, public), score_fn)
+                    rows.append(dict(method='dpagg-ti', caption_mode=mode, per_image_steps=steps, num_vectors=k, m=m, m_over_n=m / cfg.n,
+                                     epsilon=eps, noise_multiplier=dp.noise_multiplier if dp else 0.0,
+                                     noise_std=dp.noise_std if dp else 0.0, norm=public['dpagg']['norm']) | scores)
+        if references:
+            cfg = dataclasses.replace(config, caption_mode=mode, methods=('ti', 'dp-ti'), epsilons=tuple(e for e in epsilons if math.isfinite(e)))
+            rows += [dict(method=r['method'], caption_mode=mode, epsilon=r['epsilon'], noise_multiplier=r['noise_multiplier'],
+                          style_distance=r['style_distance'], style_distance_se=r['style_distance_se'])
+                     for r in style_rows(pipe, dataset, style, cfg, toy_public_settings(pipe, cfg), score_fn)]
+    return rows
