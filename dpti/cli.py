@@ -19,7 +19,7 @@ from .methods import get_method, method_names
 from .ti import TIConfig, train_ti
 from .dp_ti import train_dp_ti, default_delta
 from .dpagg import train_dpagg_ti
-from .audit import run_audit
+from .audit import run_audit, SCORES, METHODS as AUDIT_METHODS
 from .eval import METHODS, SweepConfig, sweep_cells, KIDScorer, PixelFeatures, inception_features, combine_scores, run_sweep, summary_table, compare_methods, describe_comparison
 from .toy import ToyDemoConfig, run_toy_demo, pretrain_toy, ToyStyleScore, load_toy_features
 from .privacy import PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMPLINGS, DPSGD_ACCOUNTANTS, DPAGG_ACCOUNTANTS
@@ -418,21 +418,22 @@ def run_generate(args: argparse.Namespace) -> int:
 def add_audit(commands) -> None:
     "Register `dpti audit`."
     p = commands.add_parser('audit', help='empirical lower bound on epsilon from the real mechanism',
-                            epilog='example: dpti audit --method dpagg-ti --epsilon 1 --delta 1e-5 --trials 2000 --json')
-    p.add_argument('--method', choices=['dpagg-ti', 'dp-ti'], required=True)
+                            epilog='example: dpti audit --method dpagg-ti --epsilon 2 --delta 1e-5 --json')
+    p.add_argument('--method', choices=AUDIT_METHODS, required=True)
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument('--epsilon', type=float, help='claimed epsilon (calibrates the noise)')
     target.add_argument('--noise-multiplier', type=float)
     p.add_argument('--delta', type=float, required=True)
-    p.add_argument('--trials', type=int, default=5000, help='runs on each of the two neighbouring datasets')
+    p.add_argument('--trials', type=int, help='runs on each of the two neighbouring datasets (default: sized to flag the planted bugs)')
     p.add_argument('--n', type=int, default=10)
     p.add_argument('--m', type=int, default=8, help='dpagg-ti')
     p.add_argument('--sampling', choices=SAMPLINGS, default='without-replacement', help='dpagg-ti')
     p.add_argument('--sample-rate', type=float, default=0.1, help='dp-ti')
     p.add_argument('--steps', type=int, default=100, help='dp-ti')
-    p.add_argument('--accountant', help='default: rdp for dpagg-ti, prv for dp-ti')
+    p.add_argument('--accountant', help="default: the method's default accountant")
     p.add_argument('--confidence', type=float, default=0.95)
-    p.add_argument('--score', choices=['llr', 'sum', 'final'], default='llr', help='dp-ti: the test statistic')
+    p.add_argument('--score', choices=[*SCORES, 'final'], help='dp-ti: one test statistic (default: every one, multiplicity-corrected)')
+    p.add_argument('--one-run', action='store_true', help='dp-ti: audit one training run with many canaries')
     p.add_argument('--insecure-seed', type=int, help='reproducible audit randomness (default: the OS CSPRNG, as shipped)')
     p.add_argument('--json', action='store_true')
     p.set_defaults(handler=run_audit_command)
@@ -441,7 +442,7 @@ def run_audit_command(args: argparse.Namespace) -> int:
     "`dpti audit`: print the audit's claimed and measured epsilon."
     result = run_audit(args.method, args.epsilon, args.delta, trials=args.trials, n=args.n, m=args.m, sampling=args.sampling,
                        sample_rate=args.sample_rate, steps=args.steps, noise_multiplier=args.noise_multiplier, accountant=args.accountant,
-                       confidence=args.confidence, score=args.score, insecure_seed=args.insecure_seed)
+                       confidence=args.confidence, score=args.score, insecure_seed=args.insecure_seed, one_run=args.one_run)
     emit(result, args.json)
     return 0
 

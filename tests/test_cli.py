@@ -208,6 +208,21 @@ def test_audit_lower_bound_below_claim():
     assert {'epsilon_claimed', 'epsilon_lower', 'confidence', 'trials'} <= set(out)
     assert 3.9 <= out['epsilon_claimed'] <= 4 and 0 <= out['epsilon_lower'] <= out['epsilon_claimed'] and out['trials'] == 1000
 
+def test_audit_default_dpagg_is_end_to_end_and_tight():
+    "The README's audit at its defaults: the shipped train_dpagg_ti ran every trial; 0.5 × claim ≤ ε_lower ≤ claim (#18)."
+    res = dpti('audit', '--method', 'dpagg-ti', '--epsilon', 2, '--delta', 1e-5, '--json')
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out['end_to_end'] and out['trials'] > 0 and out['privacy_randomness'] == 'os-csprng', out
+    assert 0.5 * out['epsilon_claimed'] <= out['epsilon_lower'] <= out['epsilon_claimed'], out
+
+def test_audit_one_run_prints_a_bound_and_its_confidence():
+    res = dpti('audit', '--method', 'dp-ti', '--epsilon', 2, '--delta', 1e-5, '--one-run', '--json')
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out['training_runs'] == 1 and out['confidence'] == 0.95 and out['canaries'] > 1000, out
+    assert 0 <= out['epsilon_lower'] <= out['epsilon_claimed'], out
+
 def test_audit_bad_input():
     assert_one_line_error(dpti('audit', '--method', 'dpagg-ti', '--epsilon', -1, '--delta', 1e-5), 2, 'epsilon')
 
