@@ -231,7 +231,7 @@ def run_ledger(args) -> int:
     ledger = PrivacyLedger.open(args.ledger_dir)
     records = record_hashes(load_images(args.data, 64)) if args.data else None
     releases = [dict({k: r['report'][k] for k in ('method', 'epsilon', 'delta', 'adjacency')}, folder=r.get('folder'), images=len(r['records']))
-                for r in ledger.releases if records is None or set(records) & set(r['records'])]
+                for r in (ledger.releases if records is None else ledger.releases_with(records))]
     total, folders = ledger.total(args.delta, records=records), ledger.folders(args.delta)
     if args.json: print(json.dumps({'releases': releases, 'total': total, 'folders': folders}))
     else:

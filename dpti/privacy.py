@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_privacy.ipynb #f17c87d8
 from __future__ import annotations
-import dataclasses, json, math, os, warnings
+import dataclasses, hmac, json, math, os, secrets, warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata
@@ -21,12 +21,12 @@ from .amplification import wor_gaussian_epsilon, wor_gaussian_noise_multiplier, 
 
 # %% auto #0
 __all__ = ['RDP_ORDERS', 'DPSGD_ACCOUNTANTS', 'MAX_NOISE_MULTIPLIER', 'SAMPLINGS', 'DPAGG_ACCOUNTANTS', 'REPORT_FILENAME',
-           'METADATA_KEY', 'PLD_GRID', 'LEDGER_FILENAME', 'PrivacyError', 'check_privacy_args', 'per_sample_norms',
-           'clip_per_sample', 'gaussian_noise', 'dpsgd_event', 'dpsgd_epsilon', 'calibrate_noise_multiplier',
-           'noise_multiplier_for', 'default_dpagg_accountant', 'adjacency_of', 'dpagg_sensitivity',
-           'classical_gaussian_sigma', 'dpagg_event', 'dpagg_epsilon', 'dpagg_noise_multiplier_for', 'DPSGDConfig',
-           'DPAggConfig', 'library_versions', 'PrivacyReport', 'release_pld', 'compose_reports', 'default_ledger_dir',
-           'PrivacyLedger']
+           'METADATA_KEY', 'PLD_GRID', 'LEDGER_FILENAME', 'LEDGER_KEY_FILENAME', 'LEDGER_VERSION', 'PrivacyError',
+           'check_privacy_args', 'per_sample_norms', 'clip_per_sample', 'gaussian_noise', 'dpsgd_event',
+           'dpsgd_epsilon', 'calibrate_noise_multiplier', 'noise_multiplier_for', 'default_dpagg_accountant',
+           'adjacency_of', 'dpagg_sensitivity', 'classical_gaussian_sigma', 'dpagg_event', 'dpagg_epsilon',
+           'dpagg_noise_multiplier_for', 'DPSGDConfig', 'DPAggConfig', 'library_versions', 'PrivacyReport',
+           'release_pld', 'compose_reports', 'default_ledger_dir', 'ledger_key', 'PrivacyLedger']
 
 # %% ../nbs/00_privacy.ipynb #95b432de
 class PrivacyError(ValueError):
@@ -467,54 +467,99 @@ def default_ledger_dir() -> Path:
     return Path(os.environ.get('DPTI_LEDGER_DIR', Path.home() / '.cache' / 'dpti' / 'ledger'))
 
 # %% ../nbs/00_privacy.ipynb #c80e0d96
-LEDGER_FILENAME = 'ledger.json'
+LEDGER_FILENAME, LEDGER_KEY_FILENAME, LEDGER_VERSION = 'ledger.json', 'ledger.key', 2
 
+def ledger_key(root: str | os.PathLike,  # the ledger's folder
+               create: bool = False,      # write a new random key to `root/ledger.key` if there is none
+               ) -> bytes | None:
+    "The ledger's secret HMAC key: `$DPTI_LEDGER_KEY` (64 hex digits), else `root/ledger.key`; None if neither exists."
+    text, where = os.environ.get('DPTI_LEDGER_KEY'), 'DPTI_LEDGER_KEY'
+    path = Path(root) / LEDGER_KEY_FILENAME
+    if text is None and path.exists(): text, where = path.read_text().strip(), str(path)
+    if text is None and create: text = secrets.token_hex(32); atomic_write(path, text)
+    if text is None: return None
+    try: key = bytes.fromhex(text)
+    except ValueError: key = b''
+    if len(key) != 32: raise PrivacyError(f"{where} is not a ledger key: it must be 64 hexadecimal digits (secrets.token_hex(32))")
+    return key
+
+# %% ../nbs/00_privacy.ipynb #59951628
 @dataclass
 class PrivacyLedger:
-    "Every private release with the records (content hashes) it could have used; each record's ε composed over its releases."
+    "Every private release with the records it could have used (as keyed pseudonyms); each record's ε composed over its releases."
     path: Path
     releases: list[dict] = field(default_factory=list)
+    key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
 
     @classmethod
     def open(cls,
              root: str | os.PathLike | None = None):  # folder of `ledger.json` (default `default_ledger_dir()`)
-        "The ledger under `root`, empty if new."
-        path = Path(root or default_ledger_dir()) / LEDGER_FILENAME
-        if not path.exists(): return cls(path)
+        "The ledger under `root`, empty if new; a version-1 ledger (plain hashes) is upgraded to pseudonyms in place."
+        root = Path(root or default_ledger_dir()); path = root / LEDGER_FILENAME
+        if not path.exists(): return cls(path, [], *[k for k in [ledger_key(root)] if k])
         data = json.loads(path.read_text())
-        if data.get('version') != 1: raise PrivacyError(f"{path} is not a dpti ledger (version 1); move it away or pass another ledger folder")
-        return cls(path, data['releases'])
+        if data.get('version') not in (1, LEDGER_VERSION):
+            raise PrivacyError(f"{path} is not a dpti ledger (version {LEDGER_VERSION}); move it away or pass another ledger folder")
+        key = ledger_key(root, create=data['version'] == 1)
+        if key is None: raise PrivacyError(f"{path} has no key: restore {root / LEDGER_KEY_FILENAME} or set DPTI_LEDGER_KEY")
+        ledger = cls(path, data['releases'], key)
+        if data['version'] == 1:
+            ledger.releases = [dict(r, records=sorted(set(ledger.pseudonyms(r['records'])))) for r in ledger.releases]
+            ledger.save()
+        return ledger
 
-    def _signatures(self, records: Sequence[str] | None, extra: Sequence[tuple[PrivacyReport, Sequence[str]]]) -> dict[str, tuple[int, ...]]:
-        "Record → indices of the releases (recorded, then `extra`) that include it."
-        entries = [set(r['records']) for r in self.releases] + [set(h) for _, h in extra]
-        pool = set(records) if records is not None else set().union(*entries) if entries else set()
-        return {h: tuple(i for i, e in enumerate(entries) if h in e) for h in pool}
+    def pseudonyms(self, records: Sequence[str]) -> list[str]:
+        "The ledger's names for `records` (content hashes): HMAC-SHA256 under the ledger's key."
+        return [hmac.new(self.key, h.encode(), 'sha256').hexdigest() for h in records]
 
-    def epsilon_by_record(self, delta: float | None = None, accountant: str = 'pld', records: Sequence[str] | None = None,
-                          extra: Sequence[tuple[PrivacyReport, Sequence[str]]] = ()) -> dict[str, dict]:
-        "Each record's composed `{'epsilon', 'delta', ...}` (at `delta`, default the sum of its releases' δ)."
+    def save(self) -> Path:
+        "Write `ledger.json` (and `ledger.key` first, if the key lives in neither the folder nor `$DPTI_LEDGER_KEY`)."
+        if ledger_key(self.path.parent) is None: atomic_write(self.path.parent / LEDGER_KEY_FILENAME, self.key.hex())
+        return atomic_write(self.path, json.dumps({'version': LEDGER_VERSION, 'releases': self.releases}, indent=1))
+
+    def _composed(self, delta: float | None, accountant: str, pool: Sequence[str] | None,
+                  extra: Sequence[tuple[PrivacyReport, Sequence[str]]]) -> dict[str, dict]:
+        "Pseudonym → its composed loss over the recorded releases and `extra` (report, pseudonyms) ones."
+        entries = [set(r['records']) for r in self.releases] + [set(p) for _, p in extra]
         reports = [PrivacyReport.from_dict(r['report']) for r in self.releases] + [r for r, _ in extra]
+        pool = set(pool) if pool is not None else set().union(*entries) if entries else set()
         cache, out = {}, {}
-        for h, sig in self._signatures(records, extra).items():
+        for p in pool:
+            sig = tuple(i for i, e in enumerate(entries) if p in e)
             if sig not in cache:
                 d = delta if delta is not None else min(sum(reports[i].delta for i in sig), 0.5) or 1e-5
                 cache[sig] = compose_reports([reports[i] for i in sig], d, accountant)
-            out[h] = cache[sig]
+            out[p] = cache[sig]
         return out
+
+    @staticmethod
+    def _worst(per: dict[str, dict]) -> dict:
+        "The largest composed loss of `per`, with how many records it covers."
+        return dict(max(per.values(), key=lambda t: t['epsilon'], default=dict(epsilon=0.0, delta=0.0, releases=0, adjacency=None)),
+                    records=len(per))
+
+    def epsilon_by_record(self, delta: float | None = None, accountant: str = 'pld', records: Sequence[str] | None = None,
+                          extra: Sequence[tuple[PrivacyReport, Sequence[str]]] = ()) -> dict[str, dict]:
+        "Each record's composed `{'epsilon', 'delta', ...}` (at `delta`, default the sum of its releases' δ), by content hash."
+        keyed = None if records is None else self.pseudonyms(records)
+        per = self._composed(delta, accountant, keyed, [(r, self.pseudonyms(h)) for r, h in extra])
+        return per if records is None else {h: per[p] for h, p in zip(records, keyed)}
 
     def total(self, delta: float | None = None, accountant: str = 'pld', records: Sequence[str] | None = None,
               extra: Sequence[tuple[PrivacyReport, Sequence[str]]] = ()) -> dict:
         "The worst record's composed privacy loss (over `records`, default all), with how many records were charged."
-        per = self.epsilon_by_record(delta, accountant, records, extra)
-        worst = max(per.values(), key=lambda t: t['epsilon'], default=dict(epsilon=0.0, delta=0.0, releases=0, adjacency=None))
-        return dict(worst, records=len(per))
+        return self._worst(self.epsilon_by_record(delta, accountant, records, extra))
 
     def folders(self, delta: float | None = None, accountant: str = 'pld') -> dict[str, dict]:
         "Per folder name: the worst composed privacy loss over the records of its releases."
-        names = {r.get('folder') or '?' for r in self.releases}
-        hashes = {f: sorted({h for r in self.releases if (r.get('folder') or '?') == f for h in r['records']}) for f in names}
-        return {f: self.total(delta, accountant, records=hs) for f, hs in sorted(hashes.items())}
+        names = sorted({r.get('folder') or '?' for r in self.releases})
+        keyed = {f: {p for r in self.releases if (r.get('folder') or '?') == f for p in r['records']} for f in names}
+        return {f: self._worst(self._composed(delta, accountant, ps, ())) for f, ps in keyed.items()}
+
+    def releases_with(self, records: Sequence[str]) -> list[dict]:
+        "The recorded releases that could have used any of `records` (content hashes)."
+        keyed = set(self.pseudonyms(records))
+        return [r for r in self.releases if keyed & set(r['records'])]
 
     def record(self, report: PrivacyReport,
                records: Sequence[str],          # content hashes of every record the release could have used
@@ -523,11 +568,12 @@ class PrivacyLedger:
                force: bool = False, delta: float | None = None, accountant: str = 'pld') -> float:
         "Append a release; returns the worst composed ε over its records. Refuses (writing nothing) above `cap` unless `force`."
         if not records: raise PrivacyError("records is empty; pass the content hashes of the images the release used (dpti.data.record_hashes)")
-        total = self.total(delta, accountant, records=records, extra=[(report, records)])
+        keyed = self.pseudonyms(records)
+        total = self._worst(self._composed(delta, accountant, keyed, [(report, keyed)]))
         if cap is not None and total['epsilon'] > _number('cap', cap):
             msg = f"cap={cap}: this release would bring an image to epsilon={total['epsilon']:.4g} at delta={total['delta']:.3g}"
             if not force: raise PrivacyError(msg + "; lower the release's epsilon, raise the cap, or pass force=True (--force-budget)")
             warnings.warn(msg + " (forced)", stacklevel=2)
-        self.releases.append(dict(report=report.to_dict(), records=sorted(set(records)), folder=folder))
-        atomic_write(self.path, json.dumps({'version': 1, 'releases': self.releases}, indent=1))
+        self.releases.append(dict(report=report.to_dict(), records=sorted(set(keyed)), folder=folder))
+        self.save()
         return total['epsilon']
