@@ -12,7 +12,7 @@ def main(repeats: int = 30, warmup: int = 5, batch: int = 8) -> dict:
     inputs = prepare_ti(pipe, TIConfig(placeholder_token='<bench>', resolution=32))
     images = torch.rand(batch, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
     latents = cache_latents(pipe.vae, images, 2, torch.Generator().manual_seed(0))
-    steps = Steps(pipe.text_encoder, pipe.unet, pipe.tokenizer, inputs.placeholder_ids, inputs.input_ids, latents)
+    steps = Steps(pipe.text_encoder, pipe.unet, pipe.tokenizer, inputs.placeholder_ids[0], inputs.input_ids, latents)
     times = median_seconds({'plain': steps.plain, 'dp': steps.dp}, repeats, warmup, torch.device('cpu'))
     memory = {name: sorted(peak_bytes(step, torch.device('cpu')) for _ in range(3))[1] for name, step in [('plain', steps.plain), ('dp', steps.dp)]}
     return dict(time_ratio=times['dp'] / times['plain'], memory_ratio=memory['dp'] / memory['plain'], plain_step_s=times['plain'], dp_step_s=times['dp'],

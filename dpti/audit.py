@@ -38,8 +38,10 @@ __all__ = ['EPSILON_GRID', 'DPAGG_SCORES', 'DPAGG_TESTS', 'DPAGG_TRIALS', 'KIND_
 class AuditError(PrivacyError):
     "An audit argument is invalid."
 
-def clopper_pearson(k: int | np.ndarray, n: int, confidence: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:
-    "Exact two-sided binomial interval (lower, upper) for k successes out of n at `confidence`; each end holds with prob. 1 − (1 − confidence)/2."
+def clopper_pearson(k: int | np.ndarray, n: int,
+                    confidence: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """Exact two-sided binomial interval (lower, upper) for k successes out of n at `confidence`; each end holds with
+    prob. 1 − (1 − confidence)/2."""
     if not 0 < confidence < 1: raise AuditError(f"confidence={confidence} must be in (0, 1), e.g. 0.95")
     if int(n) < 1: raise AuditError(f"n={n} must be at least 1 trial")
     k, alpha = np.asarray(k, dtype=float), 1 - confidence
@@ -71,22 +73,27 @@ def _bounds(scores_in: np.ndarray, scores_out: np.ndarray, thresholds: np.ndarra
     return cp_epsilon(np.asarray(fpr_hi), np.asarray(fnr_hi), delta), fp, fn, np.asarray(fpr_hi), np.asarray(fnr_hi)
 
 def cp_epsilon(fpr_upper: float | np.ndarray, fnr_upper: float | np.ndarray, delta: float) -> float | np.ndarray:
-    "ε that (ε, δ)-DP must exceed to allow a test with these error rates (Kairouz et al. 2015, both directions); 0 if any ε does."
+    """ε that (ε, δ)-DP must exceed to allow a test with these error rates (Kairouz et al. 2015, both directions); 0 if
+    any ε does."""
     with np.errstate(divide='ignore', invalid='ignore'):
-        eps = np.maximum(np.log(np.clip(1 - delta - fnr_upper, 0, None) / fpr_upper), np.log(np.clip(1 - delta - fpr_upper, 0, None) / fnr_upper))
+        eps = np.maximum(np.log(np.clip(1 - delta - fnr_upper, 0, None) / fpr_upper),
+                         np.log(np.clip(1 - delta - fpr_upper, 0, None) / fnr_upper))
     eps = np.maximum(np.nan_to_num(eps, nan=0.0, posinf=np.inf, neginf=0.0), 0.0)
     return float(eps) if eps.ndim == 0 else eps
 
 def epsilon_lower_bound(scores_in, scores_out, delta: float, confidence: float = 0.95, threshold: float | None = None,
                         select_fraction: float = 0.5) -> EpsilonBound:
-    "ε that (ε, δ)-DP must exceed, with prob. ≥ `confidence`, given scores of runs with (`scores_in`) and without (`scores_out`) the canary."
+    """ε that (ε, δ)-DP must exceed, with prob. ≥ `confidence`, given scores of runs with (`scores_in`) and without
+    (`scores_out`) the canary."""
     s_in, s_out = np.asarray(scores_in, dtype=float).ravel(), np.asarray(scores_out, dtype=float).ravel()
     if not 0 <= delta < 1: raise AuditError(f"delta={delta} must be in [0, 1)")
     if not 0 < select_fraction < 1: raise AuditError(f"select_fraction={select_fraction} must be in (0, 1)")
     if threshold is None:
         k_in, k_out = int(len(s_in) * select_fraction), int(len(s_out) * select_fraction)
         if min(k_in, k_out, len(s_in) - k_in, len(s_out) - k_out) < 1:
-            raise AuditError(f"{len(s_in)} runs with and {len(s_out)} without the canary are too few to split; pass more trials")
+            raise AuditError(
+                f"{len(s_in)} runs with and {len(s_out)} without the canary are too few to split; pass more trials"
+            )
         candidates = np.unique(np.concatenate([s_in[:k_in], s_out[:k_out]]))
         threshold = float(candidates[np.argmax(_bounds(s_in[:k_in], s_out[:k_out], candidates, delta, confidence)[0])])
         s_in, s_out = s_in[k_in:], s_out[k_out:]
@@ -97,7 +104,8 @@ def epsilon_lower_bound(scores_in, scores_out, delta: float, confidence: float =
 
 # %% ../nbs/08_audit.ipynb #0fe08bef
 def mixture_fnr(fpr: float | np.ndarray, mu: float, sample_fraction: float) -> float | np.ndarray:
-    "Least false-negative rate at `fpr` between (1−γ)N(0,1) + γN(μ,1) and N(0,1): the trade-off curve of one subsampled Gaussian release."
+    """Least false-negative rate at `fpr` between (1−γ)N(0,1) + γN(μ,1) and N(0,1): the trade-off curve of one
+    subsampled Gaussian release."""
     z = stats.norm.isf(fpr)
     return (1 - sample_fraction) * stats.norm.cdf(z) + sample_fraction * stats.norm.cdf(z - mu)
 
@@ -110,15 +118,21 @@ def mixture_mu(fpr: float | np.ndarray, fnr: float | np.ndarray, sample_fraction
     return float(mu) if mu.ndim == 0 else mu
 
 # %% ../nbs/08_audit.ipynb #08ccacbd
-def poisson_gaussian_delta(epsilon: float | np.ndarray, noise_multiplier: float, sample_rate: float) -> float | np.ndarray:
-    "Exact δ(ε) of one Poisson-subsampled Gaussian release (sensitivity 1, noise σ) under add/remove: the larger direction."
+def poisson_gaussian_delta(epsilon: float | np.ndarray, noise_multiplier: float,
+                           sample_rate: float) -> float | np.ndarray:
+    """Exact δ(ε) of one Poisson-subsampled Gaussian release (sensitivity 1, noise σ) under add/remove: the larger
+    direction."""
     eps, s, q = np.asarray(epsilon, dtype=float), float(noise_multiplier), float(sample_rate)
     with np.errstate(all='ignore'):
         x = 0.5 + s * s * np.log((np.expm1(eps) + q) / q)
         remove = (1 - q - np.exp(eps)) * stats.norm.sf(x / s) + q * stats.norm.sf((x - 1) / s)
         inner = np.expm1(-eps) + q
         x2 = 0.5 + s * s * np.log(np.where(inner > 0, inner, q) / q)
-        add = np.where(inner > 0, (1 - np.exp(eps) * (1 - q)) * stats.norm.cdf(x2 / s) - np.exp(eps) * q * stats.norm.cdf((x2 - 1) / s), 0.0)
+        add = np.where(
+            inner > 0,
+            (1 - np.exp(eps) * (1 - q)) * stats.norm.cdf(x2 / s) - np.exp(eps) * q * stats.norm.cdf((x2 - 1) / s),
+            0.0,
+        )
     out = np.maximum(np.maximum(remove, add), 0.0)
     return float(out) if out.ndim == 0 else out
 
@@ -133,25 +147,32 @@ def poisson_gaussian_epsilon(noise_multiplier: float, sample_rate: float, delta:
 # %% ../nbs/08_audit.ipynb #c891cff4
 EPSILON_GRID = np.concatenate([np.linspace(0, 4, 161), np.linspace(4.1, 40, 180)])
 
-def dp_sgd_pld(noise_multiplier: float, sample_rate: float, steps: int, pessimistic: bool = True, interval: float | None = None):
-    "dp-accounting's PLD of `steps` Poisson-subsampled Gaussian steps (add/remove): pessimistic (δ from above) or optimistic (from below)."
-    interval = interval or 2e-3 * max(1.0, (2 / noise_multiplier) ** 2)     # coarser for little noise: cheaper, and still one-sided
+def dp_sgd_pld(noise_multiplier: float, sample_rate: float, steps: int, pessimistic: bool = True,
+               interval: float | None = None):
+    """dp-accounting's PLD of `steps` Poisson-subsampled Gaussian steps (add/remove): pessimistic (δ from above) or
+    optimistic (from below)."""
+    # coarser for little noise: cheaper, and still one-sided
+    interval = interval or 2e-3 * max(1.0, (2 / noise_multiplier) ** 2)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        pld = pld_lib.from_gaussian_mechanism(noise_multiplier, sampling_prob=sample_rate, value_discretization_interval=interval,
-                                              pessimistic_estimate=pessimistic, use_connect_dots=pessimistic)
+        pld = pld_lib.from_gaussian_mechanism(noise_multiplier, sampling_prob=sample_rate,
+                                              value_discretization_interval=interval, pessimistic_estimate=pessimistic,
+                                              use_connect_dots=pessimistic)
         return pld.self_compose(int(steps))
 
 def allows(fpr: float, fnr: float, deltas: np.ndarray, epsilons: np.ndarray | None = None) -> bool:
-    "Whether (ε, δ(ε))-DP at every ε of the grid (default `EPSILON_GRID`) allows a test with these error rates (both directions)."
+    """Whether (ε, δ(ε))-DP at every ε of the grid (default `EPSILON_GRID`) allows a test with these error rates (both
+    directions)."""
     e = np.exp(EPSILON_GRID if epsilons is None else epsilons)
     return bool(np.all(np.maximum(1 - fnr - e * fpr, 1 - fpr - e * fnr) <= deltas))
 
-def dp_sgd_noise_fit(fpr: float, fnr: float, sample_rate: float, steps: int, start: float, iterations: int = 5) -> float:
-    "The most noise σ at which `steps` Poisson-subsampled Gaussian steps allow these rates (bracket's upper end; ∞ past 8·`start`, ≤ `start`/4)."
+def dp_sgd_noise_fit(fpr: float, fnr: float, sample_rate: float, steps: int, start: float,
+                     iterations: int = 5) -> float:
+    """The most noise σ at which `steps` Poisson-subsampled Gaussian steps allow these rates (bracket's upper end; ∞
+    past 8·`start`, ≤ `start`/4)."""
     if fpr + fnr >= 1: return math.inf
     ok = lambda s: allows(fpr, fnr, np.asarray(dp_sgd_pld(s, sample_rate, steps).get_delta_for_epsilon(EPSILON_GRID)))
-    mu = max(float(stats.norm.isf(fpr) - stats.norm.ppf(fnr)), 1e-6)         # the GDP fit, and σ by the CLT, to start from
+    mu = max(float(stats.norm.isf(fpr) - stats.norm.ppf(fnr)), 1e-6)  # the GDP fit, and σ by the CLT, to start from
     lo = hi = min(max(1 / math.sqrt(math.log1p(mu * mu / (sample_rate * sample_rate * steps))), start / 4), 8 * start)
     if ok(hi):
         while ok(hi):
@@ -169,37 +190,46 @@ def dp_sgd_noise_fit(fpr: float, fnr: float, sample_rate: float, steps: int, sta
 # %% ../nbs/08_audit.ipynb #078e2201
 @dataclass(frozen=True)
 class MechanismFamily:
-    "The mechanism an accountant analyses, with its noise multiplier σ left free: the most noise a test's rates allow, and ε of a σ."
+    """The mechanism an accountant analyses, with its noise multiplier σ left free: the most noise a test's rates allow,
+    and ε of a σ."""
     name: str
-    noise_fit: Callable[[float, float, float], float]   # (fpr upper, fnr upper, claimed σ) → the largest σ those rates allow
+    noise_fit: Callable[
+        [float, float, float], float
+    ]  # (fpr upper, fnr upper, claimed σ) → the largest σ those rates allow
     epsilon: Callable[[float, float], float]            # (σ, δ) → ε of the family at σ, exact or from below
 
 def dpagg_family(n: int, m: int, sampling: str = 'without-replacement') -> MechanismFamily:
-    "One DPAgg release: the canary drawn with probability m/n; ε exact (`wor_gaussian_epsilon`, or the Poisson profile)."
+    """One DPAgg release: the canary drawn with probability m/n; ε exact (`wor_gaussian_epsilon`, or the Poisson
+    profile)."""
     gamma = m / n
     def noise_fit(fpr, fnr, claimed):
         mu = mixture_mu(fpr, fnr, gamma)
-        return math.inf if mu == 0 else max(1 / mu, claimed / 4)          # below a quarter of the claim: 'at least' that
+        return math.inf if mu == 0 else max(1 / mu, claimed / 4)  # below a quarter of the claim: 'at least' that
     if sampling == 'without-replacement': exact = lambda s, d: wor_gaussian_epsilon(s, n, m, d)
     else: exact = lambda s, d: poisson_gaussian_epsilon(s, gamma, d)
-    return MechanismFamily(f'dpagg-ti ({sampling}, {m} of {n})', noise_fit, lambda s, d: 0.0 if math.isinf(s) else exact(s, d))
+    return MechanismFamily(f'dpagg-ti ({sampling}, {m} of {n})', noise_fit,
+                           lambda s, d: 0.0 if math.isinf(s) else exact(s, d))
 
 def dp_sgd_family(sample_rate: float, steps: int) -> MechanismFamily:
     "DP-TI seen step by step: `steps` Poisson-subsampled Gaussian steps; ε from below (optimistic PLD)."
-    eps = lambda s, d: 0.0 if math.isinf(s) else float(dp_sgd_pld(s, sample_rate, steps, pessimistic=False).get_epsilon_for_delta(d))
-    return MechanismFamily(f'dp-sgd (q={sample_rate:g}, T={steps})', lambda a, b, s: dp_sgd_noise_fit(a, b, sample_rate, steps, s), eps)
+    eps = lambda s, d: (0.0 if math.isinf(s) else float(dp_sgd_pld(s, sample_rate, steps,
+                                                                   pessimistic=False).get_epsilon_for_delta(d)))
+    return MechanismFamily(f'dp-sgd (q={sample_rate:g}, T={steps})',
+                           lambda a, b, s: dp_sgd_noise_fit(a, b, sample_rate, steps, s), eps)
 
 # %% ../nbs/08_audit.ipynb #9a57a9c1
 @dataclass(frozen=True)
 class AuditTest:
-    "A test fixed in advance: guess 'canary in' when `score` reaches the out-runs' (1 − `level`) quantile; `weight`: its error-budget share."
+    """A test fixed in advance: guess 'canary in' when `score` reaches the out-runs' (1 − `level`) quantile; `weight`:
+    its error-budget share."""
     score: str
     level: float
     weight: float = 1.0
 
 @dataclass
 class ThresholdBound:
-    "What one test certifies: threshold, counts, upper rate limits, ε for any mechanism (`epsilon_cp`) and for the analysed family (`epsilon_fit`)."
+    """What one test certifies: threshold, counts, upper rate limits, ε for any mechanism (`epsilon_cp`) and for the
+    analysed family (`epsilon_fit`)."""
     score: str
     level: float
     threshold: float
@@ -227,21 +257,23 @@ def threshold_bound(scores_in, scores_out, test: AuditTest, significance: float,
     fpr_hi = float(stats.beta.ppf(1 - significance / 2, fp, len(s_out) - fp + 1))
     fnr_hi = float(clopper_pearson(fn, len(s_in), 1 - significance)[1])
     sigma = family.noise_fit(fpr_hi, fnr_hi, claimed_noise)
-    return ThresholdBound(test.score, test.level, t, len(s_in), len(s_out), fp, fn, fpr_hi, fnr_hi, cp_epsilon(fpr_hi, fnr_hi, delta),
-                          sigma, family.epsilon(sigma, delta))
+    return ThresholdBound(test.score, test.level, t, len(s_in), len(s_out), fp, fn, fpr_hi, fnr_hi,
+                          cp_epsilon(fpr_hi, fnr_hi, delta), sigma, family.epsilon(sigma, delta))
 
 def audit_bounds(scores_in: dict, scores_out: dict, tests: Sequence[AuditTest], family: MechanismFamily, delta: float,
                  confidence: float, claimed_noise: float) -> list[ThresholdBound]:
-    "Every test's bound, its significance a `weight` share of 1 − `confidence` (so all hold together); the largest ε first."
+    """Every test's bound, its significance a `weight` share of 1 − `confidence` (so all hold together); the largest ε
+    first."""
     total = sum(t.weight for t in tests)
-    bounds = [threshold_bound(scores_in[t.score], scores_out[t.score], t, (1 - confidence) * t.weight / total, family, delta, claimed_noise)
-              for t in tests]
+    bounds = [threshold_bound(scores_in[t.score], scores_out[t.score], t, (1 - confidence) * t.weight / total, family,
+                              delta, claimed_noise) for t in tests]
     return sorted(bounds, key=lambda b: -b.epsilon_lower)
 
 # %% ../nbs/08_audit.ipynb #f83bb824
 @dataclass
 class AuditReport:
-    "An end-to-end audit's result: claimed ε, certified lower bound (any mechanism / analysed family), the best test, what ran."
+    """An end-to-end audit's result: claimed ε, certified lower bound (any mechanism / analysed family), the best test,
+    what ran."""
     method: str
     epsilon_claimed: float
     epsilon_lower: float          # the larger of the two below: holds with prob. ≥ confidence for correct code
@@ -274,15 +306,16 @@ class AuditReport:
     def violated(self) -> bool: return self.epsilon_lower > self.epsilon_claimed
     def to_dict(self) -> dict: return dict(dataclasses.asdict(self), tightness=self.tightness, violated=self.violated)
 
-def _report(method: str, report: Any, bounds: list[ThresholdBound], trials: int, seconds: float, runs: int, confidence: float,
-            insecure_seed: int | None, **settings) -> AuditReport:
+def _report(method: str, report: Any, bounds: list[ThresholdBound], trials: int, seconds: float, runs: int,
+            confidence: float, insecure_seed: int | None, **settings) -> AuditReport:
     "An `AuditReport` from the shipped run's privacy report and the tests' bounds (best first)."
     b = bounds[0]
-    return AuditReport(method, float(report.epsilon), b.epsilon_lower, max(x.epsilon_cp for x in bounds), max(x.epsilon_fit for x in bounds),
-                       confidence, float(report.delta), int(trials), b.runs_in, b.runs_out, float(report.noise_multiplier), b.noise_multiplier_fit,
-                       b.score, b.threshold, 1 - b.false_negatives / b.runs_in, b.false_positives / b.runs_out, b.fpr_upper, b.fnr_upper,
-                       True, runs, 'os-csprng' if insecure_seed is None else 'insecure-seeded', round(seconds, 1), insecure_seed, settings,
-                       [dataclasses.asdict(x) for x in bounds])
+    return AuditReport(method, float(report.epsilon), b.epsilon_lower, max(x.epsilon_cp for x in bounds),
+                       max(x.epsilon_fit for x in bounds), confidence, float(report.delta), int(trials), b.runs_in,
+                       b.runs_out, float(report.noise_multiplier), b.noise_multiplier_fit, b.score, b.threshold,
+                       1 - b.false_negatives / b.runs_in, b.false_positives / b.runs_out, b.fpr_upper, b.fnr_upper,
+                       True, runs, 'os-csprng' if insecure_seed is None else 'insecure-seeded', round(seconds, 1),
+                       insecure_seed, settings, [dataclasses.asdict(x) for x in bounds])
 
 # %% ../nbs/08_audit.ipynb #d5eb0142
 _ACCOUNTING = ('dpagg_epsilon', 'dpagg_noise_multiplier_for', 'dpsgd_epsilon', 'noise_multiplier_for', '_version')
@@ -300,7 +333,8 @@ def _memoised(name: str, f: Callable) -> Callable:
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    "Within the block torch uses one CPU thread: an audit's tensors are tiny, and several threads only contend for the cores."
+    """Within the block torch uses one CPU thread: an audit's tensors are tiny, and several threads only contend for the
+    cores."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try: yield
@@ -308,7 +342,8 @@ def one_thread() -> Iterator[None]:
 
 @contextlib.contextmanager
 def memoised_accounting() -> Iterator[None]:
-    "Within the block, dpti's accountants (and the report's library-version look-ups) are computed once per argument set, on one thread."
+    """Within the block, dpti's accountants (and the report's library-version look-ups) are computed once per argument
+    set, on one thread."""
     names = {name: _memoised(name, getattr(dpti.privacy, name)) for name in _ACCOUNTING if hasattr(dpti.privacy, name)}
     with mock.patch.multiple(dpti.privacy, **names), one_thread(): yield
 
@@ -318,7 +353,8 @@ DPAGG_TESTS = (AuditTest('projection', 0.4, 0.7), AuditTest('projection', 0.05, 
 DPAGG_TRIALS = 8000
 KIND_PIXELS = {'other': -0.5, 'canary': 0.5}
 
-def dpagg_audit_embeddings(center: Tensor | None, sampling: str, shape: Sequence[int]) -> tuple[dict[str, Tensor], Tensor]:
+def dpagg_audit_embeddings(center: Tensor | None, sampling: str,
+                           shape: Sequence[int]) -> tuple[dict[str, Tensor], Tensor]:
     "Per-image embeddings [k, d] of the audit's 'other' and 'canary' images, and the unit canary direction w [k, d]."
     c = torch.zeros(tuple(shape)) if center is None else center.float()
     if sampling == 'without-replacement':
@@ -330,7 +366,8 @@ def dpagg_audit_embeddings(center: Tensor | None, sampling: str, shape: Sequence
     return {'other': c.clone(), 'canary': c + w}, w
 
 def dpagg_canary(n: int, num_vectors: int = 1, dim: int = 4, length: float = 3.0) -> tuple[Tensor, Tensor, Tensor]:
-    "Replace-one neighbours for the release alone (`aggregate`, no centre): n embeddings along u (D), the last replaced by −u (D′), and −u."
+    """Replace-one neighbours for the release alone (`aggregate`, no centre): n embeddings along u (D), the last
+    replaced by −u (D′), and −u."""
     u = torch.ones(num_vectors, dim) / math.sqrt(num_vectors * dim)
     without = (length * u).expand(n, -1, -1).clone()
     with_canary = without.clone(); with_canary[-1] = -length * u
@@ -345,13 +382,18 @@ def projection_score(release: Tensor, direction: Tensor) -> float:
 # %% ../nbs/08_audit.ipynb #d82980ed
 @contextlib.contextmanager
 def per_image_oracle(embeddings: dict[str, Tensor]) -> Iterator[None]:
-    "Within the block, `train_dpagg_ti`'s per-image TI returns the embedding each drawn image's kind stands for (placeholder set-up: once)."
+    """Within the block, `train_dpagg_ti`'s per-image TI returns the embedding each drawn image's kind stands for
+    (placeholder set-up: once)."""
     by_pixel = {KIND_PIXELS[kind]: e for kind, e in embeddings.items()}
     def train_per_image_ti(pipe, dataset, config, indices=None, *args, **kwargs):
         records = records_of(dataset)
         picked = range(len(records)) if indices is None else indices
         rows = [by_pixel[round(float(records[int(i)].flatten()[0]), 3)] for i in picked]
-        return torch.stack(rows) if rows else next(iter(by_pixel.values())).new_zeros(0, *next(iter(by_pixel.values())).shape)
+        return (
+            torch.stack(rows)
+            if rows
+            else next(iter(by_pixel.values())).new_zeros(0, *next(iter(by_pixel.values())).shape)
+        )
     prepared = {}
     def prepare_ti(pipe, config, *args, **kwargs):
         key = (id(pipe), repr(config), repr(args), repr(kwargs))
@@ -366,8 +408,10 @@ def dpagg_dataset(n: int, canary_at: int | None, resolution: int) -> Tensor:
     if canary_at is not None: images[canary_at] = KIND_PIXELS['canary']
     return images
 
-def dpagg_replay_score(release: Tensor, tables: tuple[Tensor, Tensor], result: Any, center: Tensor | None, output_norm: float | None) -> float:
-    "Published-seed attack: ‖release − replay without canary‖ − ‖release − replay with it‖ (`tables`: per-image embeddings of D, D′)."
+def dpagg_replay_score(release: Tensor, tables: tuple[Tensor, Tensor], result: Any, center: Tensor | None,
+                       output_norm: float | None) -> float:
+    """Published-seed attack: ‖release − replay without canary‖ − ‖release − replay with it‖ (`tables`: per-image
+    embeddings of D, D′)."""
     config = result.dp_config
     nearest = []
     for table in tables:
@@ -386,7 +430,8 @@ def _audit_pipe(pipe: Any | None) -> Any:
         warnings.simplefilter('ignore'); return load_pipeline('tiny-random', device='cpu')
 
 def _seeds(insecure_seed: int | None, count: int) -> list[int]:
-    "`count` seeds for the auditor's own choices (shared by every process): from the OS, or derived from `insecure_seed`."
+    """`count` seeds for the auditor's own choices (shared by every process): from the OS, or derived from
+    `insecure_seed`."""
     root = secrets.randbits(62) if insecure_seed is None else int(insecure_seed)
     root = int(broadcast_from_main(torch.tensor([root], dtype=torch.int64))[0])
     return [int(s) for s in np.random.SeedSequence(root).generate_state(count, np.uint64) >> np.uint64(1)]
@@ -398,18 +443,25 @@ def _privacy_rng(insecure_seed: int | None, seed: int) -> PrivacyRNG | None:
         warnings.simplefilter('ignore'); return PrivacyRNG(insecure_seed=seed)
 
 # %% ../nbs/08_audit.ipynb #f0cebc4c
-def audit_dpagg(epsilon: float | None = None, delta: float = 1e-5, n: int = 10, m: int = 8, noise_multiplier: float | None = None,
-                sampling: str = 'without-replacement', accountant: str | None = None, trials: int = DPAGG_TRIALS, confidence: float = 0.95,
-                pipe: Any = None, insecure_seed: int | None = None, tests: Sequence[AuditTest] = DPAGG_TESTS, resolution: int = 8) -> AuditReport:
-    "Audit `train_dpagg_ti` end to end: `trials` runs per neighbour (canary replaced; added for Poisson), the report's claim against the bound."
+def audit_dpagg(epsilon: float | None = None, delta: float = 1e-5, n: int = 10, m: int = 8,
+                noise_multiplier: float | None = None, sampling: str = 'without-replacement',
+                accountant: str | None = None, trials: int = DPAGG_TRIALS, confidence: float = 0.95, pipe: Any = None,
+                insecure_seed: int | None = None, tests: Sequence[AuditTest] = DPAGG_TESTS,
+                resolution: int = 8) -> AuditReport:
+    """Audit `train_dpagg_ti` end to end: `trials` runs per neighbour (canary replaced; added for Poisson), the report's
+    claim against the bound."""
     start, trials = time.time(), _check_trials(trials)
-    if (epsilon is None) == (noise_multiplier is None): raise AuditError("pass exactly one of epsilon (calibrate the noise) and noise_multiplier")
+    if (epsilon is None) == (noise_multiplier is None):
+        raise AuditError("pass exactly one of epsilon (calibrate the noise) and noise_multiplier")
     pipe = _audit_pipe(pipe)
-    config = TIConfig(placeholder_token='<dpti-audit>', resolution=resolution, max_train_steps=1, num_views=1, templates=('{}',))
+    config = TIConfig(placeholder_token='<dpti-audit>', resolution=resolution, max_train_steps=1, num_views=1,
+                      templates=('{}',))
     ids = initializer_ids(pipe, config.initializer_token)
-    center, output_norm = public_center('initializer', pipe, ids, 1), float(public_center('initializer', pipe, ids, 1).norm())
+    center, output_norm = public_center('initializer', pipe, ids,
+                                        1), float(public_center('initializer', pipe, ids, 1).norm())
     embeddings, w = dpagg_audit_embeddings(center, sampling, center.shape)
-    kwargs = dict(target_epsilon=epsilon, noise_multiplier=noise_multiplier, delta=delta, sampling=sampling, progress=False)
+    kwargs = dict(target_epsilon=epsilon, noise_multiplier=noise_multiplier, delta=delta, sampling=sampling,
+                  progress=False)
     if accountant is not None: kwargs['accountant'] = accountant
     *seeds, choice = _seeds(insecure_seed, 2 * trials + 1)
     chooser = np.random.default_rng(choice)
@@ -423,24 +475,29 @@ def audit_dpagg(epsilon: float | None = None, delta: float = 1e-5, n: int = 10, 
                            for with_canary in (False, True))
             scores[canary]['projection'].append(projection_score(result.embedding, w))
             scores[canary]['replay'].append(dpagg_replay_score(result.embedding, tables, result, center, output_norm))
-    bounds = audit_bounds(scores[True], scores[False], tests, dpagg_family(n, m, sampling), delta, confidence, result.report.noise_multiplier)
-    return _report('dpagg-ti', result.report, bounds, trials, time.time() - start, 2 * trials, confidence, insecure_seed,
-                   n=n, m=m, sampling=sampling, accountant=result.report.accountant, adjacency=result.report.adjacency,
-                   center='initializer', output_norm=output_norm, model='tiny-random')
+    bounds = audit_bounds(scores[True], scores[False], tests, dpagg_family(n, m, sampling), delta, confidence,
+                          result.report.noise_multiplier)
+    return _report('dpagg-ti', result.report, bounds, trials, time.time() - start, 2 * trials, confidence,
+                   insecure_seed, n=n, m=m, sampling=sampling, accountant=result.report.accountant,
+                   adjacency=result.report.adjacency, center='initializer', output_norm=output_norm,
+                   model='tiny-random')
 
 def _check_trials(trials: int) -> int:
-    if int(trials) < 20: raise AuditError(f"trials={trials} is too few for an audit; pass at least 20 (thousands for a useful bound)")
+    if int(trials) < 20:
+        raise AuditError(f"trials={trials} is too few for an audit; pass at least 20 (thousands for a useful bound)")
     return int(trials)
 
 # %% ../nbs/08_audit.ipynb #3e4b07b6
 DP_TI_SCORES = ('llr', 'sum', 'release', 'replay')
-DP_TI_TESTS = (AuditTest('llr', 0.3, 0.6), AuditTest('llr', 0.05, 0.1), AuditTest('release', 0.3, 0.1), AuditTest('replay', 0.05, 0.2))
+DP_TI_TESTS = (AuditTest('llr', 0.3, 0.6), AuditTest('llr', 0.05, 0.1), AuditTest('release', 0.3, 0.1),
+               AuditTest('replay', 0.05, 0.2))
 DP_TI_TRIALS = 12000
 LATENT_TAG = 1e4    # a canary slot's latents hold TAG + 2·slot + included (real latents are of order 1)
 
 @dataclass
 class DiracCanaries:
-    "Canary slots of one DP-TI run: slot j's record has gradient `scale`·C on coordinate j of the flattened embedding if included, 0 if not."
+    """Canary slots of one DP-TI run: slot j's record has gradient `scale`·C on coordinate j of the flattened embedding
+    if included, 0 if not."""
     images: list[Tensor]
     included: Tensor
     scale: float = 10.0
@@ -455,12 +512,14 @@ def _fingerprint(image: Tensor) -> tuple:
 def dirac_canaries(slots: int, resolution: int, seed: int, scale: float = 10.0) -> DiracCanaries:
     "`slots` random slot images and their inclusion, each with probability ½, from the auditor's `seed`."
     g = torch.Generator().manual_seed(seed)
-    return DiracCanaries(list(torch.rand(slots, 3, resolution, resolution, generator=g) * 2 - 1), torch.rand(slots, generator=g) < 0.5, scale)
+    return DiracCanaries(list(torch.rand(slots, 3, resolution, resolution, generator=g) * 2 - 1),
+                         torch.rand(slots, generator=g) < 0.5, scale)
 
 # %% ../nbs/08_audit.ipynb #9fd75df0
 @dataclass
 class Observed:
-    "What the white-box auditor records of one DP-TI run: the initial embedding and each step's gradient as AdamW receives it."
+    """What the white-box auditor records of one DP-TI run: the initial embedding and each step's gradient as AdamW
+    receives it."""
     initial: Tensor | None = None
     gradients: list[Tensor] = field(default_factory=list)
 
@@ -473,9 +532,11 @@ def _real_rows(args: tuple, kwargs: dict, rows: Tensor) -> tuple[tuple, dict]:
 
 @contextlib.contextmanager
 def dirac_hooks(canaries: DiracCanaries, max_grad_norm: float, observed: Observed) -> Iterator[None]:
-    "Within the block `train_dp_ti` sees canary slots through a white-box stand-in (tagged latents, Dirac gradients); `observed` fills."
+    """Within the block `train_dp_ti` sees canary slots through a white-box stand-in (tagged latents, Dirac gradients);
+    `observed` fills."""
     codes, slots = canaries.codes(), len(canaries.images)
-    real_latents, real_grads, real_optimizer = dpti.dp_ti.cache_latents, dpti.dp_ti.per_example_grads, dpti.dp_ti.make_optimizer
+    real_latents, real_grads, real_optimizer = (dpti.dp_ti.cache_latents, dpti.dp_ti.per_example_grads,
+                                                dpti.dp_ti.make_optimizer)
     def cache_latents(vae, images, *args, **kwargs):
         records = records_of(images)
         code = [codes.get(_fingerprint(r[0])) for r in records]
@@ -491,7 +552,8 @@ def dirac_hooks(canaries: DiracCanaries, max_grad_norm: float, observed: Observe
         slot_rows, real = (tag > LATENT_TAG / 2).nonzero().flatten(), (tag <= LATENT_TAG / 2).nonzero().flatten()
         grads, losses = V.new_zeros(len(latents), *V.shape[1:]), V.new_zeros(len(latents))
         if len(real):
-            g, losses[real] = real_grads(pipe, V, torch.as_tensor(rows)[real], latents[real], *_real_rows(args, kwargs, real)[0], **kwargs)
+            g, losses[real] = real_grads(pipe, V, torch.as_tensor(rows)[real], latents[real],
+                                         *_real_rows(args, kwargs, real)[0], **kwargs)
             grads[real] = g.flatten(1).index_fill(1, torch.arange(slots), 0.0).view_as(g).to(grads.dtype)
         code = (tag[slot_rows] - LATENT_TAG).round().long()
         hit = code % 2 == 1
@@ -500,18 +562,23 @@ def dirac_hooks(canaries: DiracCanaries, max_grad_norm: float, observed: Observe
     def make_optimizer(params, *args, **kwargs):
         optimizer, schedule = real_optimizer(params, *args, **kwargs)
         observed.initial = params[0].detach().clone()
-        optimizer.register_step_pre_hook(lambda opt, a, k: observed.gradients.append(opt.param_groups[0]['params'][0].grad.detach().clone()))
+        optimizer.register_step_pre_hook(
+            lambda opt, a, k: observed.gradients.append(opt.param_groups[0]['params'][0].grad.detach().clone())
+        )
         return optimizer, schedule
-    with mock.patch.multiple(dpti.dp_ti, cache_latents=cache_latents, per_example_grads=per_example_grads, make_optimizer=make_optimizer): yield
+    with mock.patch.multiple(dpti.dp_ti, cache_latents=cache_latents, per_example_grads=per_example_grads,
+                             make_optimizer=make_optimizer):
+        yield
 
 # %% ../nbs/08_audit.ipynb #0347dafd
 def dp_ti_replay_scores(sums: Tensor, report: Any, n: int, first_slot: int, slots: int, seed: int) -> np.ndarray:
-    "Published-seed attack on the noisy sums [T, k·d]: noise and batches regenerated from `seed`, subtracted, compared with C (sampled) and 0."
+    """Published-seed attack on the noisy sums [T, k·d]: noise and batches regenerated from `seed`, subtracted, compared
+    with C (sampled) and 0."""
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); base = PrivacyRNG(insecure_seed=seed)
     C, score = report.max_grad_norm, torch.zeros(slots, dtype=torch.float64)
     for t, observed in enumerate(sums):
-        rng = base.child(t)                                   # as `PoissonSteps(n, q, seed, rng)(t)` draws: the batch, then the noise
+        rng = base.child(t)  # as `PoissonSteps(n, q, seed, rng)(t)` draws: the batch, then the noise
         batch = rng.poisson(n, report.sample_rate)
         rest = (observed - gaussian_noise(observed.shape, report.noise_std, rng, dtype=torch.float64))[:slots]
         sampled = torch.zeros(n, dtype=torch.float64); sampled[batch] = C
@@ -521,37 +588,45 @@ def dp_ti_replay_scores(sums: Tensor, report: Any, n: int, first_slot: int, slot
 def llr_scores(x: np.ndarray, sample_rate: float, noise_multiplier: float) -> np.ndarray:
     "Σₜ log(1 − q + q·exp((xₜ − ½)/σ²)) over the steps (axis 0): the log-likelihood ratio of canary in against out."
     shifted = (x - 0.5) / noise_multiplier ** 2
-    return (np.logaddexp(math.log1p(-sample_rate), math.log(sample_rate) + shifted) if sample_rate < 1 else shifted).sum(0)
+    return (np.logaddexp(math.log1p(-sample_rate),
+                         math.log(sample_rate) + shifted) if sample_rate < 1 else shifted).sum(0)
 
 def dp_ti_audit_run(pipe: Any, canaries: DiracCanaries, real_images: list[Tensor], config: TIConfig, privacy: dict,
                     privacy_rng: PrivacyRNG | None = None) -> tuple[dict[str, np.ndarray], Any]:
     "One end-to-end `train_dp_ti` run with the canary slots: each slot's scores (`DP_TI_SCORES`) and the run's result."
     observed, dataset, slots = Observed(), list(real_images) + list(canaries.images), len(canaries.images)
     with dirac_hooks(canaries, privacy['max_grad_norm'], observed):
-        result = train_dp_ti(pipe, dataset, config, privacy_rng=privacy_rng, allow_large_delta=True, progress=False, **privacy)
+        result = train_dp_ti(pipe, dataset, config, privacy_rng=privacy_rng, allow_large_delta=True, progress=False,
+                             **privacy)
     rep, n = result.report, len(dataset)
-    sums = torch.stack(observed.gradients).flatten(1).double() * rep.sample_rate * n          # [T, k·d]: clipped sum + noise
+    sums = torch.stack(observed.gradients).flatten(1).double() * rep.sample_rate * n  # [T, k·d]: clipped sum + noise
     x = (sums[:, :slots] / rep.max_grad_norm).numpy()
     llr = llr_scores(x, rep.sample_rate, rep.noise_multiplier)
-    release = -(result.embeddings.flatten()[:slots].double() - observed.initial.flatten()[:slots].double().cpu()).numpy()
+    release = -(
+        result.embeddings.flatten()[:slots].double() - observed.initial.flatten()[:slots].double().cpu()
+    ).numpy()
     replay = dp_ti_replay_scores(sums, rep, n, len(real_images), slots, int(rep.seed or 0))
     return dict(llr=llr, sum=x.sum(0), release=release, replay=replay), result
 
 # %% ../nbs/08_audit.ipynb #b98c96d9
 def audit_ti_config(num_vectors: int, steps: int, resolution: int) -> TIConfig:
     "The TI settings of an audit run: one short template, one micro-batch per step, no augmentation views to spare."
-    return TIConfig(placeholder_token='<dpti-audit>', num_vectors=num_vectors, resolution=resolution, templates=('{}',), train_batch_size=8192,
-                    max_train_steps=steps, num_views=1, scale_lr=False, learning_rate=5e-3)
+    return TIConfig(placeholder_token='<dpti-audit>', num_vectors=num_vectors, resolution=resolution, templates=('{}',),
+                    train_batch_size=8192, max_train_steps=steps, num_views=1, scale_lr=False, learning_rate=5e-3)
 
 def _dp_ti_privacy(epsilon, delta, sample_rate, steps, noise_multiplier, accountant, max_grad_norm) -> dict:
     "`train_dp_ti`'s privacy arguments: calibrated by the shipped code to `epsilon`, or a config at `noise_multiplier`."
-    if (epsilon is None) == (noise_multiplier is None): raise AuditError("pass exactly one of epsilon (calibrate the noise) and noise_multiplier")
+    if (epsilon is None) == (noise_multiplier is None):
+        raise AuditError("pass exactly one of epsilon (calibrate the noise) and noise_multiplier")
     if epsilon is None:
-        return dict(privacy=DPSGDConfig(noise_multiplier, sample_rate, steps, delta, max_grad_norm, accountant), max_grad_norm=max_grad_norm)
-    return dict(target_epsilon=epsilon, delta=delta, sample_rate=sample_rate, max_grad_norm=max_grad_norm, accountant=accountant)
+        return dict(privacy=DPSGDConfig(noise_multiplier, sample_rate, steps, delta, max_grad_norm, accountant),
+                    max_grad_norm=max_grad_norm)
+    return dict(target_epsilon=epsilon, delta=delta, sample_rate=sample_rate, max_grad_norm=max_grad_norm,
+                accountant=accountant)
 
-def dp_ti_runs(epsilon=None, delta=1e-5, sample_rate=0.1, steps=100, noise_multiplier=None, accountant='prv', runs=1, max_grad_norm=1.0,
-               pipe=None, insecure_seed=None, canary_scale=10.0, real_images=4, num_vectors=65, resolution=16) -> tuple[dict, dict, Any, Any]:
+def dp_ti_runs(epsilon=None, delta=1e-5, sample_rate=0.1, steps=100, noise_multiplier=None, accountant='prv', runs=1,
+               max_grad_norm=1.0, pipe=None, insecure_seed=None, canary_scale=10.0, real_images=4, num_vectors=65,
+               resolution=16) -> tuple[dict, dict, Any, Any]:
     "`runs` end-to-end DP-TI runs: the scores of included slots, of the others, the last run's result and its config."
     pipe, config = _audit_pipe(pipe), audit_ti_config(num_vectors, steps, resolution)
     privacy = _dp_ti_privacy(epsilon, delta, sample_rate, steps, noise_multiplier, accountant, max_grad_norm)
@@ -561,10 +636,13 @@ def dp_ti_runs(epsilon=None, delta=1e-5, sample_rate=0.1, steps=100, noise_multi
         seeds = _seeds(insecure_seed, 3 * runs)
         for canary_seed, image_seed, privacy_seed in zip(seeds[0::3], seeds[1::3], seeds[2::3]):
             canaries = dirac_canaries(slots, resolution, canary_seed, canary_scale)
-            images = list(torch.rand(real_images, 3, resolution, resolution, generator=torch.Generator().manual_seed(image_seed)) * 2 - 1)
-            scores, result = dp_ti_audit_run(pipe, canaries, images, config, privacy, _privacy_rng(insecure_seed, privacy_seed))
+            images = list(torch.rand(real_images, 3, resolution, resolution,
+                                     generator=torch.Generator().manual_seed(image_seed)) * 2 - 1)
+            scores, result = dp_ti_audit_run(pipe, canaries, images, config, privacy,
+                                             _privacy_rng(insecure_seed, privacy_seed))
             for name, s in scores.items():
-                scores_in[name].append(s[canaries.included.numpy()]); scores_out[name].append(s[~canaries.included.numpy()])
+                scores_in[name].append(s[canaries.included.numpy()])
+                scores_out[name].append(s[~canaries.included.numpy()])
     join = lambda d: {k: np.concatenate(v) for k, v in d.items()}
     return join(scores_in), join(scores_out), result, config
 
@@ -577,25 +655,30 @@ def _tests_for(tests: Sequence[AuditTest], score: str | None, names: Sequence[st
     return [AuditTest(score, 0.3, 0.8), AuditTest(score, 0.05, 0.2)]
 
 def audit_dp_ti(epsilon: float | None = None, delta: float = 1e-5, sample_rate: float = 0.1, steps: int = 100,
-                noise_multiplier: float | None = None, accountant: str = 'prv', trials: int = DP_TI_TRIALS, confidence: float = 0.95,
-                score: str | None = None, max_grad_norm: float = 1.0, pipe: Any = None, insecure_seed: int | None = None,
-                canary_scale: float = 10.0, num_vectors: int = 65) -> AuditReport:
-    "Audit `train_dp_ti` end to end with Dirac canaries: about `trials` canaries in and as many out, over as many runs as that takes."
+                noise_multiplier: float | None = None, accountant: str = 'prv', trials: int = DP_TI_TRIALS,
+                confidence: float = 0.95, score: str | None = None, max_grad_norm: float = 1.0, pipe: Any = None,
+                insecure_seed: int | None = None, canary_scale: float = 10.0, num_vectors: int = 65) -> AuditReport:
+    """Audit `train_dp_ti` end to end with Dirac canaries: about `trials` canaries in and as many out, over as many runs
+    as that takes."""
     start, trials = time.time(), _check_trials(trials)
     tests = _tests_for(DP_TI_TESTS, score, DP_TI_SCORES)
     pipe = _audit_pipe(pipe)
-    runs = max(1, math.ceil(2 * trials / ((num_vectors - 1) * pipe.text_encoder.get_input_embeddings().weight.shape[1])))
-    s_in, s_out, result, _ = dp_ti_runs(epsilon, delta, sample_rate, steps, noise_multiplier, accountant, runs, max_grad_norm, pipe,
-                                        insecure_seed, canary_scale, num_vectors=num_vectors)
+    runs = max(1,
+               math.ceil(2 * trials / ((num_vectors - 1) * pipe.text_encoder.get_input_embeddings().weight.shape[1])))
+    s_in, s_out, result, _ = dp_ti_runs(epsilon, delta, sample_rate, steps, noise_multiplier, accountant, runs,
+                                        max_grad_norm, pipe, insecure_seed, canary_scale, num_vectors=num_vectors)
     rep = result.report
-    bounds = audit_bounds(s_in, s_out, tests, dp_sgd_family(rep.sample_rate, rep.steps), rep.delta, confidence, rep.noise_multiplier)
-    return _report('dp-ti', rep, bounds, trials, time.time() - start, runs, confidence, insecure_seed, sample_rate=rep.sample_rate,
-                   steps=rep.steps, max_grad_norm=rep.max_grad_norm, accountant=rep.accountant, n=rep.n, canary_scale=canary_scale,
+    bounds = audit_bounds(s_in, s_out, tests, dp_sgd_family(rep.sample_rate, rep.steps), rep.delta, confidence,
+                          rep.noise_multiplier)
+    return _report('dp-ti', rep, bounds, trials, time.time() - start, runs, confidence, insecure_seed,
+                   sample_rate=rep.sample_rate, steps=rep.steps, max_grad_norm=rep.max_grad_norm,
+                   accountant=rep.accountant, n=rep.n, canary_scale=canary_scale,
                    canaries_per_run=(len(s_in['llr']) + len(s_out['llr'])) // runs, model='tiny-random')
 
 # %% ../nbs/08_audit.ipynb #11904727
 def one_run_p_value(canaries: int, guesses: int, correct: int, epsilon: float, delta: float) -> float:
-    "P[≥ `correct` of `guesses` right] if the mechanism is (ε, δ)-DP, with m = `canaries` each in w.p. ½ (Steinke et al. 2023, App. D)."
+    """P[≥ `correct` of `guesses` right] if the mechanism is (ε, δ)-DP, with m = `canaries` each in w.p. ½ (Steinke et
+    al. 2023, App. D)."""
     p = special.expit(epsilon)
     beta = float(stats.binom.sf(correct - 1, guesses, p))
     if delta == 0 or correct == 0: return beta
@@ -609,7 +692,8 @@ def one_run_epsilon(canaries: int, guesses: int, correct: int, delta: float, sig
     if not refuted(0.0): return 0.0
     hi = 1.0
     while refuted(hi) and hi < 100: hi *= 2
-    return optimize.brentq(lambda e: one_run_p_value(canaries, guesses, correct, e, delta) - significance, 0.0, hi, xtol=1e-6) if hi < 100 else hi
+    return (optimize.brentq(lambda e: one_run_p_value(canaries, guesses, correct, e, delta) - significance, 0.0, hi,
+                            xtol=1e-6) if hi < 100 else hi)
 
 # %% ../nbs/08_audit.ipynb #6c27c2d5
 GUESS_FRACTIONS = (0.01, 0.03, 0.1, 0.3)
@@ -644,38 +728,45 @@ def one_run_guesses(scores: np.ndarray, included: np.ndarray, fractions: Sequenc
     return [(k, int(included[order[:k]].sum())) for k in (max(1, int(f * len(scores))) for f in fractions)]
 
 def audit_one_run(epsilon: float | None = None, delta: float = 1e-5, sample_rate: float = 0.1, steps: int = 100,
-                  noise_multiplier: float | None = None, accountant: str = 'prv', confidence: float = 0.95, score: str = 'llr',
-                  fractions: Sequence[float] = GUESS_FRACTIONS, pipe: Any = None, insecure_seed: int | None = None) -> OneRunReport:
-    "Audit one end-to-end `train_dp_ti` run with 2,048 Dirac canaries (Steinke et al. 2023): ε_lower from the count of correct guesses."
+                  noise_multiplier: float | None = None, accountant: str = 'prv', confidence: float = 0.95,
+                  score: str = 'llr', fractions: Sequence[float] = GUESS_FRACTIONS, pipe: Any = None,
+                  insecure_seed: int | None = None) -> OneRunReport:
+    """Audit one end-to-end `train_dp_ti` run with 2,048 Dirac canaries (Steinke et al. 2023): ε_lower from the count of
+    correct guesses."""
     start = time.time()
     if score not in DP_TI_SCORES: raise AuditError(f"score={score!r} is not one of {', '.join(DP_TI_SCORES)}")
-    s_in, s_out, result, _ = dp_ti_runs(epsilon, delta, sample_rate, steps, noise_multiplier, accountant, 1, pipe=pipe, insecure_seed=insecure_seed)
+    s_in, s_out, result, _ = dp_ti_runs(epsilon, delta, sample_rate, steps, noise_multiplier, accountant, 1, pipe=pipe,
+                                        insecure_seed=insecure_seed)
     scores = np.concatenate([s_in[score], s_out[score]])
     included = np.concatenate([np.ones(len(s_in[score]), bool), np.zeros(len(s_out[score]), bool)])
     sig = (1 - confidence) / len(fractions)
     rep = result.report
-    found = [(one_run_epsilon(len(scores), r, v, rep.delta, sig), r, v) for r, v in one_run_guesses(scores, included, fractions)]
+    found = [(one_run_epsilon(len(scores), r, v, rep.delta, sig), r, v) for r,
+             v in one_run_guesses(scores, included, fractions)]
     eps, r, v = max(found)
-    return OneRunReport('dp-ti', float(rep.epsilon), eps, confidence, float(rep.delta), len(scores), r, v, score, float(rep.noise_multiplier),
-                        True, 1, round(time.time() - start, 1), dict(sample_rate=rep.sample_rate, steps=rep.steps, accountant=rep.accountant))
+    return OneRunReport('dp-ti', float(rep.epsilon), eps, confidence, float(rep.delta), len(scores), r, v, score,
+                        float(rep.noise_multiplier), True, 1, round(time.time() - start, 1),
+                        dict(sample_rate=rep.sample_rate, steps=rep.steps, accountant=rep.accountant))
 
 # %% ../nbs/08_audit.ipynb #75d30702
 METHODS = ('dpagg-ti', 'dp-ti')
 SCORES = DP_TI_SCORES
 
 def run_audit(method: str, epsilon: float | None, delta: float, trials: int | None = None, n: int = 10, m: int = 8,
-              sampling: str = 'without-replacement', sample_rate: float = 0.1, steps: int = 100, noise_multiplier: float | None = None,
-              accountant: str | None = None, confidence: float = 0.95, score: str | None = None, insecure_seed: int | None = None,
-              one_run: bool = False) -> dict:
-    "Audit `method` ('dpagg-ti' or 'dp-ti') end to end at (`epsilon`, `delta`) or at `noise_multiplier`; the report as a dict."
+              sampling: str = 'without-replacement', sample_rate: float = 0.1, steps: int = 100,
+              noise_multiplier: float | None = None, accountant: str | None = None, confidence: float = 0.95,
+              score: str | None = None, insecure_seed: int | None = None, one_run: bool = False) -> dict:
+    """Audit `method` ('dpagg-ti' or 'dp-ti') end to end at (`epsilon`, `delta`) or at `noise_multiplier`; the report as
+    a dict."""
     if method not in METHODS: raise AuditError(f"method={method!r} is not one of {', '.join(METHODS)}")
-    if (epsilon is None) == (noise_multiplier is None): raise AuditError("pass exactly one of epsilon (calibrate the noise) and noise_multiplier")
+    if (epsilon is None) == (noise_multiplier is None):
+        raise AuditError("pass exactly one of epsilon (calibrate the noise) and noise_multiplier")
     if not 0 < confidence < 1: raise AuditError(f"confidence={confidence} must be in (0, 1), e.g. 0.95")
     if method == 'dpagg-ti':
         if one_run: raise AuditError("the one-run audit is for dp-ti (DPAgg-TI releases one aggregate per run)")
-        return audit_dpagg(epsilon, delta, n, m, noise_multiplier, sampling, accountant, trials or DPAGG_TRIALS, confidence,
-                           insecure_seed=insecure_seed).to_dict()
+        return audit_dpagg(epsilon, delta, n, m, noise_multiplier, sampling, accountant, trials or DPAGG_TRIALS,
+                           confidence, insecure_seed=insecure_seed).to_dict()
     if one_run: return audit_one_run(epsilon, delta, sample_rate, steps, noise_multiplier, accountant or 'prv', confidence, score or 'llr',
                                      insecure_seed=insecure_seed).to_dict()
-    return audit_dp_ti(epsilon, delta, sample_rate, steps, noise_multiplier, accountant or 'prv', trials or DP_TI_TRIALS, confidence, score,
-                       insecure_seed=insecure_seed).to_dict()
+    return audit_dp_ti(epsilon, delta, sample_rate, steps, noise_multiplier, accountant or 'prv',
+                       trials or DP_TI_TRIALS, confidence, score, insecure_seed=insecure_seed).to_dict()

@@ -5,7 +5,8 @@
 # %% ../nbs/09_cli.ipynb #0802671b
 from __future__ import annotations
 import argparse, dataclasses, json, logging, math, os, sys, tempfile, traceback
-os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error')  # a command prints its own errors; library advice goes to --debug
+# a command prints its own errors; library advice goes to --debug
+os.environ.setdefault('TRANSFORMERS_VERBOSITY', 'error')
 from pathlib import Path
 import torch
 from tqdm.auto import tqdm
@@ -20,9 +21,11 @@ from .ti import TIConfig, train_ti
 from .dp_ti import train_dp_ti, default_delta
 from .dpagg import train_dpagg_ti
 from .audit import run_audit, SCORES, METHODS as AUDIT_METHODS
-from .eval import METHODS, SweepConfig, sweep_cells, KIDScorer, PixelFeatures, inception_features, combine_scores, run_sweep, summary_table, compare_methods, describe_comparison
+from .eval import (METHODS, SweepConfig, sweep_cells, KIDScorer, PixelFeatures, inception_features, combine_scores,
+                       run_sweep, summary_table, compare_methods, describe_comparison)
 from .toy import ToyDemoConfig, run_toy_demo, pretrain_toy, ToyStyleScore, load_toy_features
-from .privacy import PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMPLINGS, DPSGD_ACCOUNTANTS, DPAGG_ACCOUNTANTS
+from .privacy import (PrivacyError, DPSGDConfig, DPAggConfig, PrivacyLedger, SAMPLINGS, DPSGD_ACCOUNTANTS,
+                          DPAGG_ACCOUNTANTS)
 
 # %% auto #0
 __all__ = ['COMMANDS', 'USAGE_ERRORS', 'OOM_HINT', 'TI_FIELDS', 'QUICK_DEMO', 'build_parser', 'command', 'main',
@@ -36,7 +39,8 @@ __all__ = ['COMMANDS', 'USAGE_ERRORS', 'OOM_HINT', 'TI_FIELDS', 'QUICK_DEMO', 'b
 # %% ../nbs/09_cli.ipynb #bd288b3b
 def build_parser() -> argparse.ArgumentParser:
     "The `dpti` argument parser with every sub-command."
-    parser = argparse.ArgumentParser(prog='dpti', description='Differentially private Textual Inversion for diffusion models.')
+    parser = argparse.ArgumentParser(prog='dpti',
+                                     description='Differentially private Textual Inversion for diffusion models.')
     parser.add_argument('--version', action='version', version=f'dpti {dpti.__version__}')
     parser.add_argument('--debug', action='store_true', help='show full tracebacks on errors')
     commands = parser.add_subparsers(dest='command', metavar='COMMAND')
@@ -76,9 +80,12 @@ USAGE_ERRORS = (PrivacyError,)
 OOM_HINT = 'out of memory; lower --batch-size or --resolution, use --gradient-checkpointing or --mixed-precision bf16'
 
 def is_out_of_memory(error: BaseException) -> bool:
-    "Whether `error` is an allocation failure: CUDA's `OutOfMemoryError`, Python's `MemoryError`, or the CPU allocator's RuntimeError."
+    """Whether `error` is an allocation failure: CUDA's `OutOfMemoryError`, Python's `MemoryError`, or the CPU
+    allocator's RuntimeError."""
     if isinstance(error, (torch.OutOfMemoryError, MemoryError)): return True
-    return isinstance(error, RuntimeError) and any(s in str(error) for s in ("can't allocate memory", 'not enough memory', 'out of memory'))
+    return isinstance(error, RuntimeError) and any(
+        s in str(error) for s in ("can't allocate memory", 'not enough memory', 'out of memory')
+    )
 
 def exit_code(error: BaseException) -> int:
     "The exit code for `error`: 2 for usage errors, 1 for runtime errors."
@@ -127,8 +134,11 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> argpa
     sub = next((commands[a] for a in argv if a in commands), None)
     if path is not None and sub is not None:
         options = read_config_file(path)
-        actions = {a.dest: a for a in sub._actions} | {o.lstrip('-').replace('-', '_'): a for a in sub._actions for o in a.option_strings}
-        if unknown := sorted(set(options) - set(actions)): raise ValueError(f"config file {path!r} has unknown option(s) {', '.join(unknown)}")
+        actions = {a.dest: a for a in sub._actions} | {
+            o.lstrip('-').replace('-', '_'): a for a in sub._actions for o in a.option_strings
+        }
+        if unknown := sorted(set(options) - set(actions)):
+            raise ValueError(f"config file {path!r} has unknown option(s) {', '.join(unknown)}")
         for name in options: actions[name].required = False
         sub.set_defaults(**{actions[name].dest: value for name, value in options.items()})
     return parser.parse_args(argv)
@@ -143,8 +153,11 @@ def save_effective_config(args: argparse.Namespace, out: Path) -> Path:
 @command
 def add_account(commands) -> None:
     "Register `dpti account`."
-    p = commands.add_parser('account', help='compute epsilon or the noise multiplier for a planned run',
-                            epilog='example: dpti account --method dpagg-ti --n 100 --m 20 --epsilon 1 --delta 1e-4 --norm 1 --json')
+    p = commands.add_parser(
+        'account',
+        help='compute epsilon or the noise multiplier for a planned run',
+        epilog='example: dpti account --method dpagg-ti --n 100 --m 20 --epsilon 1 --delta 1e-4 --norm 1 --json',
+    )
     p.add_argument('--method', choices=['dp-ti', 'dpagg-ti'], required=True)
     p.add_argument('--n', type=int, required=True, help='number of private images (records)')
     rate = p.add_mutually_exclusive_group()
@@ -154,14 +167,19 @@ def add_account(commands) -> None:
     p.add_argument('--m', type=int, help='dpagg-ti: number of per-image embeddings aggregated')
     p.add_argument('--norm', type=float, default=1.0, help='dpagg-ti: norm C of each normalised embedding')
     p.add_argument('--max-grad-norm', type=float, default=1.0, help='dp-ti: clipping norm C')
-    p.add_argument('--sampling', choices=SAMPLINGS, default='without-replacement', help='dpagg-ti: how the m images are drawn')
+    p.add_argument('--sampling', choices=SAMPLINGS, default='without-replacement',
+                   help='dpagg-ti: how the m images are drawn')
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument('--epsilon', type=float, help='target epsilon: find the noise multiplier')
     target.add_argument('--noise-multiplier', type=float, help='noise multiplier: compute epsilon')
     p.add_argument('--delta', type=float, required=True)
-    p.add_argument('--accountant', choices=sorted(set(DPSGD_ACCOUNTANTS) | set(DPAGG_ACCOUNTANTS)),
-                   help='default: prv for dp-ti; for dpagg-ti the tightest: profile (without replacement), pld (poisson)')
-    p.add_argument('--compare', action='store_true', help='every accountant side by side (and, for dpagg-ti, the realisable lower bound)')
+    p.add_argument(
+        '--accountant',
+        choices=sorted(set(DPSGD_ACCOUNTANTS) | set(DPAGG_ACCOUNTANTS)),
+        help='default: prv for dp-ti; for dpagg-ti the tightest: profile (without replacement), pld (poisson)',
+    )
+    p.add_argument('--compare', action='store_true',
+                   help='every accountant side by side (and, for dpagg-ti, the realisable lower bound)')
     p.add_argument('--allow-large-delta', action='store_true', help='accept delta >= 1/n (not recommended)')
     p.add_argument('--json', action='store_true', help='print one JSON object')
     p.set_defaults(handler=run_account)
@@ -170,18 +188,21 @@ def add_account(commands) -> None:
 def _require(args, *names: str) -> None:
     "Refuse a missing per-method argument with a usage error."
     for name in names:
-        if getattr(args, name) is None: raise PrivacyError(f"--{name.replace('_', '-')} is required for --method {args.method}")
+        if getattr(args, name) is None:
+            raise PrivacyError(f"--{name.replace('_', '-')} is required for --method {args.method}")
 
 def dpsgd_config(args) -> DPSGDConfig:
     "The DP-TI config described by `dpti account` arguments."
     _require(args, 'steps')
-    if args.sample_rate is None and args.batch_size is None: raise PrivacyError('--batch-size or --sample-rate is required for --method dp-ti')
+    if args.sample_rate is None and args.batch_size is None:
+        raise PrivacyError('--batch-size or --sample-rate is required for --method dp-ti')
     sample_rate = args.sample_rate if args.sample_rate is not None else args.batch_size / args.n
     accountant = args.accountant or 'prv'
     if args.epsilon is not None:
-        dpti.privacy.check_privacy_args(epsilon=args.epsilon, delta=args.delta, n=args.n, sample_rate=sample_rate, steps=args.steps,
-                                        allow_large_delta=args.allow_large_delta)
-        return DPSGDConfig.for_epsilon(args.epsilon, args.delta, sample_rate, args.steps, args.max_grad_norm, accountant)
+        dpti.privacy.check_privacy_args(epsilon=args.epsilon, delta=args.delta, n=args.n, sample_rate=sample_rate,
+                                        steps=args.steps, allow_large_delta=args.allow_large_delta)
+        return DPSGDConfig.for_epsilon(args.epsilon, args.delta, sample_rate, args.steps, args.max_grad_norm,
+                                       accountant)
     return DPSGDConfig(args.noise_multiplier, sample_rate, args.steps, args.delta, args.max_grad_norm, accountant)
 
 def dpagg_config(args) -> DPAggConfig:
@@ -189,12 +210,14 @@ def dpagg_config(args) -> DPAggConfig:
     _require(args, 'm')
     kw = dict(sampling=args.sampling, accountant=args.accountant, allow_large_delta=args.allow_large_delta)
     if args.epsilon is not None:
-        dpti.privacy.check_privacy_args(epsilon=args.epsilon, delta=args.delta, n=args.n, m=args.m, allow_large_delta=args.allow_large_delta)
+        dpti.privacy.check_privacy_args(epsilon=args.epsilon, delta=args.delta, n=args.n, m=args.m,
+                                        allow_large_delta=args.allow_large_delta)
         return DPAggConfig.for_epsilon(args.epsilon, args.delta, args.n, args.m, args.norm, **kw)
     return DPAggConfig(args.n, args.m, args.norm, args.noise_multiplier, args.delta, **kw)
 
 def compare_accountants(args) -> dict:
-    "The planned run under every accountant (ε and σ; 'n/a: why' where one does not apply), plus DPAgg's realisable bound."
+    """The planned run under every accountant (ε and σ; 'n/a: why' where one does not apply), plus DPAgg's realisable
+    bound."""
     names, build = (DPSGD_ACCOUNTANTS, dpsgd_config) if args.method == 'dp-ti' else (DPAGG_ACCOUNTANTS, dpagg_config)
     out = {}
     for name in names:
@@ -203,7 +226,8 @@ def compare_accountants(args) -> dict:
         out[name] = {'epsilon': cfg.epsilon, 'noise_multiplier': cfg.noise_multiplier}
     if args.method == 'dpagg-ti' and args.sampling == 'without-replacement' and isinstance(out.get('profile'), dict):
         sigma = out['profile']['noise_multiplier']
-        out['realisable lower bound'] = {'epsilon': realisable_epsilon(sigma, args.n, args.m, args.delta), 'noise_multiplier': sigma}
+        out['realisable lower bound'] = {'epsilon': realisable_epsilon(sigma, args.n, args.m, args.delta),
+                                         'noise_multiplier': sigma}
     return out
 
 def run_account(args) -> int:
@@ -218,10 +242,12 @@ def run_account(args) -> int:
 @command
 def add_ledger(commands) -> None:
     "Register `dpti ledger`."
-    p = commands.add_parser('ledger', help='the privacy spent on each image: the worst image overall, per folder, or of --data',
+    p = commands.add_parser('ledger',
+                            help='the privacy spent on each image: the worst image overall, per folder, or of --data',
                             epilog='example: dpti ledger --data my_images --delta 1e-5')
     p.add_argument('--data', help='only the images of this folder (matched by content, wherever they were used)')
-    p.add_argument('--delta', type=float, help='delta of the composed totals (default: per image, the sum of its releases\' deltas)')
+    p.add_argument('--delta', type=float,
+                   help='delta of the composed totals (default: per image, the sum of its releases\' deltas)')
     p.add_argument('--ledger-dir', help='where the ledger lives (default: $DPTI_LEDGER_DIR or ~/.cache/dpti/ledger)')
     p.add_argument('--json', action='store_true')
     p.set_defaults(handler=run_ledger)
@@ -230,21 +256,33 @@ def run_ledger(args) -> int:
     "`dpti ledger`: print the releases, the worst image's composed ε and the worst per folder."
     ledger = PrivacyLedger.open(args.ledger_dir)
     records = record_hashes(load_images(args.data, 64)) if args.data else None
-    releases = [dict({k: r['report'][k] for k in ('method', 'epsilon', 'delta', 'adjacency')}, folder=r.get('folder'), images=len(r['records']))
-                for r in (ledger.releases if records is None else ledger.releases_with(records))]
+    releases = [
+        dict(
+            {k: r['report'][k] for k in ('method', 'epsilon', 'delta', 'adjacency')},
+            folder=r.get('folder'),
+            images=len(r['records']),
+        )
+        for r in (ledger.releases if records is None else ledger.releases_with(records))
+    ]
     total, folders = ledger.total(args.delta, records=records), ledger.folders(args.delta)
     if args.json: print(json.dumps({'releases': releases, 'total': total, 'folders': folders}))
     else:
         for i, r in enumerate(releases):
-            print(f"{i}: {r['method']} epsilon={r['epsilon']:.4g} delta={r['delta']:.3g} ({r['adjacency']}) on {r['images']} images of {r['folder']}")
-        for name, t in folders.items(): print(f"folder {name}: worst image epsilon={t['epsilon']:.4g} delta={t['delta']:.3g}")
-        print(f"total: worst image epsilon={total['epsilon']:.4g} delta={total['delta']:.3g} over {total['records']} image(s)")
+            print(
+                f"{i}: {r['method']} epsilon={r['epsilon']:.4g} delta={r['delta']:.3g} ({r['adjacency']}) on {r['images']} images of {r['folder']}"
+            )
+        for name, t in folders.items():
+            print(f"folder {name}: worst image epsilon={t['epsilon']:.4g} delta={t['delta']:.3g}")
+        print(
+            f"total: worst image epsilon={total['epsilon']:.4g} delta={total['delta']:.3g} over {total['records']} image(s)"
+        )
     return 0
 
 # %% ../nbs/09_cli.ipynb #3c89c7a7
 def _add_common(p: argparse.ArgumentParser) -> None:
     "Options every model-using command shares."
-    p.add_argument('--model', default='tiny-random', help='Hub id, local folder, or tiny-random | tiny-random-xl | sd15-random | toy')
+    p.add_argument('--model', default='tiny-random',
+                   help='Hub id or folder (SD/SDXL), tiny-random | tiny-random-xl | sd15-random | sdxl-random | toy')
     p.add_argument('--revision', help='model revision (Hub ids)')
     p.add_argument('--device', help='cpu, cuda, cuda:1, ... (default: cuda if available)')
     p.add_argument('--dtype', choices=['fp32', 'fp16', 'bf16'], help='weights dtype (default: the checkpoint\'s)')
@@ -262,17 +300,20 @@ def _add_ti_options(p: argparse.ArgumentParser) -> None:
     g.add_argument('--num-vectors', type=int, default=1)
     g.add_argument('--learnable-property', choices=['style', 'object'], default='style')
     g.add_argument('--resolution', type=int, help='default: the model\'s native resolution')
-    g.add_argument('--steps', type=int, default=500, dest='max_train_steps', help='optimiser steps (per image for dpagg-ti)')
+    g.add_argument('--steps', type=int, default=500, dest='max_train_steps',
+                   help='optimiser steps (per image for dpagg-ti)')
     g.add_argument('--batch-size', type=int, default=4, dest='train_batch_size', help='(expected) batch size')
     g.add_argument('--gradient-accumulation-steps', type=int, default=1)
     g.add_argument('--learning-rate', type=float, default=5e-3)
-    g.add_argument('--no-scale-lr', dest='scale_lr', action='store_false', help='do not multiply the lr by the batch size')
+    g.add_argument('--no-scale-lr', dest='scale_lr', action='store_false',
+                   help='do not multiply the lr by the batch size')
     g.add_argument('--lr-scheduler', default='constant')
     g.add_argument('--lr-warmup-steps', type=int, default=0)
     g.add_argument('--mixed-precision', choices=['no', 'fp16', 'bf16'], default='no')
     g.add_argument('--gradient-checkpointing', action='store_true')
     g.add_argument('--snr-gamma', type=float)
-    g.add_argument('--augmentation-multiplicity', type=int, default=1, help='K draws averaged inside each image\'s gradient')
+    g.add_argument('--augmentation-multiplicity', type=int, default=1,
+                   help='K draws averaged inside each image\'s gradient')
     g.add_argument('--num-views', type=int, default=8, help='augmented views per image')
     g.add_argument('--templates', help='file of prompt templates, one per line with {}')
     g.add_argument('--validation-prompt')
@@ -281,20 +322,27 @@ def _add_ti_options(p: argparse.ArgumentParser) -> None:
 @command
 def add_train(commands) -> None:
     "Register `dpti train`."
-    p = commands.add_parser('train', help='learn a (private) Textual Inversion embedding from an image folder',
-                            epilog='example: dpti train --method dpagg-ti --model tiny-random --data imgs --out out --m 8 --epsilon 1 --delta 1e-3')
+    p = commands.add_parser(
+        'train',
+        help='learn a (private) Textual Inversion embedding from an image folder',
+        epilog='example: dpti train --method dpagg-ti --model tiny-random --data imgs --out out --m 8 --epsilon 1 --delta 1e-3',
+    )
     p.add_argument('--method', choices=[n for n in method_names() if n != 'base'], required=True,
                    help='; '.join(f'{n}: {get_method(n).summary}' for n in method_names() if n != 'base'))
     p.add_argument('--data', required=True, help='folder of private images')
     p.add_argument('--out', required=True, help='output folder')
-    p.add_argument('--unit', choices=['image', 'contributor'], default='image', help='privacy unit: an image, or a sub-folder')
+    p.add_argument('--unit', choices=['image', 'contributor'], default='image',
+                   help='privacy unit: an image, or a sub-folder')
     p.add_argument('--skip-bad', action='store_true', help='skip unreadable images (each is named in a warning)')
     _add_common(p); _add_ti_options(p)
     g = p.add_argument_group('privacy')
     g.add_argument('--epsilon', type=float, help='target epsilon (calibrates the noise)')
     g.add_argument('--delta', type=float)
     g.add_argument('--noise-multiplier', type=float, help='instead of --epsilon')
-    g.add_argument('--accountant', help='dp-ti: prv | rdp | pld (default prv); dpagg-ti: profile | rdp | pld (default: profile, pld for poisson)')
+    g.add_argument(
+        '--accountant',
+        help='dp-ti: prv | rdp | pld (default prv); dpagg-ti: profile | rdp | pld (default: profile, pld for poisson)',
+    )
     g.add_argument('--allow-large-delta', action='store_true')
     g.add_argument('--insecure-privacy-seed', type=int, metavar='N',
                    help='TESTS ONLY: seed the privacy randomness; the release is then NOT private (its report says so)')
@@ -303,11 +351,14 @@ def add_train(commands) -> None:
     g.add_argument('--checkpoint-dir', help='dp-ti: save resumable checkpoints here')
     g.add_argument('--resume', action='store_true', help='dp-ti: resume from --checkpoint-dir')
     g.add_argument('--m', type=int, help='dpagg-ti: images drawn and aggregated')
-    g.add_argument('--norm', default='initializer', help='dpagg-ti: norm C of each per-image embedding (number or "initializer")')
+    g.add_argument('--norm', default='initializer',
+                   help='dpagg-ti: norm C of each per-image embedding (number or "initializer")')
     g.add_argument('--sampling', choices=SAMPLINGS, default='without-replacement', help='dpagg-ti')
-    g.add_argument('--center', choices=['none', 'initializer', 'vocabulary-mean'], default='initializer', help='dpagg-ti: public centre')
+    g.add_argument('--center', choices=['none', 'initializer', 'vocabulary-mean'], default='initializer',
+                   help='dpagg-ti: public centre')
     g.add_argument('--save-per-image', help='dpagg-ti: ALSO write the per-image embeddings here (NOT private)')
-    g.add_argument('--budget-cap', type=float, help='refuse a release that takes the dataset\'s composed epsilon above this')
+    g.add_argument('--budget-cap', type=float,
+                   help='refuse a release that takes the dataset\'s composed epsilon above this')
     g.add_argument('--force-budget', action='store_true', help='record the release even above --budget-cap')
     g.add_argument('--ledger-dir', help='where privacy ledgers live')
     p.add_argument('--a1111', action='store_true', help='also write an A1111 .pt file')
@@ -323,7 +374,8 @@ def ti_config(args: argparse.Namespace, resolution: int) -> TIConfig:
     if args.templates: options['templates'] = tuple(load_templates(args.templates))
     return TIConfig(**options)
 
-def refuse_existing(out: Path, overwrite: bool, marker: str = 'learned_embeds.safetensors', what: str = 'a result') -> None:
+def refuse_existing(out: Path, overwrite: bool, marker: str = 'learned_embeds.safetensors',
+                    what: str = 'a result') -> None:
     "Refuse to run when `out` already holds `what` (its file `marker` exists), unless `overwrite`."
     if not overwrite and (out / marker).exists():
         raise FileExistsError(f"{out} already holds {what} ({marker}); pass --overwrite or choose another --out")
@@ -332,7 +384,8 @@ def privacy_rng(args: argparse.Namespace) -> PrivacyRNG:
     "The run's privacy randomness: the OS CSPRNG, or seeded with `--insecure-privacy-seed` (tests only)."
     seed = getattr(args, 'insecure_privacy_seed', None)
     if seed is None: return PrivacyRNG()
-    print('dpti: --insecure-privacy-seed: the privacy randomness is reproducible, so this release is NOT private', file=sys.stderr)
+    print('dpti: --insecure-privacy-seed: the privacy randomness is reproducible, so this release is NOT private',
+          file=sys.stderr)
     return PrivacyRNG(insecure_seed=seed)
 
 def method_options(args: argparse.Namespace, config: TIConfig, n: int) -> dict:
@@ -340,30 +393,38 @@ def method_options(args: argparse.Namespace, config: TIConfig, n: int) -> dict:
     if args.method == 'ti': return {}
     if args.method == 'dp-ti':
         if args.epsilon is None and args.noise_multiplier is None:
-            raise PrivacyError('--epsilon (or --noise-multiplier) is required for --method dp-ti; use --method ti for a non-private run')
-        common = dict(max_grad_norm=args.max_grad_norm, accountant=args.accountant or 'prv', privacy_rng=privacy_rng(args),
-                      checkpoint_dir=args.checkpoint_dir, resume=args.resume, allow_large_delta=args.allow_large_delta)
+            raise PrivacyError(
+                '--epsilon (or --noise-multiplier) is required for --method dp-ti; use --method ti for a non-private run'
+            )
+        common = dict(max_grad_norm=args.max_grad_norm, accountant=args.accountant or 'prv',
+                      privacy_rng=privacy_rng(args), checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                      allow_large_delta=args.allow_large_delta)
         if args.noise_multiplier is None: return common | dict(sample_rate=args.sample_rate)
         q = args.sample_rate or config.train_batch_size * config.gradient_accumulation_steps / n
-        return common | dict(privacy=DPSGDConfig(args.noise_multiplier, q, config.max_train_steps, args.delta or default_delta(n),
-                                                 args.max_grad_norm, args.accountant or 'prv'))
+        return common | dict(privacy=DPSGDConfig(args.noise_multiplier, q, config.max_train_steps,
+                                                 args.delta or default_delta(n), args.max_grad_norm,
+                                                 args.accountant or 'prv'))
     _require(args, 'm')
-    return dict(m=args.m, noise_multiplier=args.noise_multiplier, norm=args.norm if args.norm == 'initializer' else float(args.norm),
-                sampling=args.sampling, center=args.center, accountant=args.accountant, allow_large_delta=args.allow_large_delta,
+    return dict(m=args.m, noise_multiplier=args.noise_multiplier,
+                norm=args.norm if args.norm == 'initializer' else float(args.norm), sampling=args.sampling,
+                center=args.center, accountant=args.accountant, allow_large_delta=args.allow_large_delta,
                 privacy_rng=privacy_rng(args), batch_size=config.train_batch_size, save_per_image=args.save_per_image)
 
 def train_method(args: argparse.Namespace, pipe, dataset, config: TIConfig):
     "Train with `args.method` through the registry; returns (embedding [k, d], privacy report or None)."
     options = method_options(args, config, len(dataset))
     given = options.pop('privacy', None)
-    if given is not None: return get_method(args.method).train(pipe, dataset, config, progress=not args.quiet, privacy=given, **options)
-    return get_method(args.method).train(pipe, dataset, config, epsilon=args.epsilon, delta=args.delta, progress=not args.quiet, **options)
+    if given is not None:
+        return get_method(args.method).train(pipe, dataset, config, progress=not args.quiet, privacy=given, **options)
+    return get_method(args.method).train(pipe, dataset, config, epsilon=args.epsilon, delta=args.delta,
+                                         progress=not args.quiet, **options)
 
 def run_train(args: argparse.Namespace) -> int:
     "`dpti train`: train, record the release in the ledger, write the embedding, report and config."
     out = Path(args.out)
     refuse_existing(out, args.overwrite)
-    if args.method != 'ti': check_privacy_args(epsilon=args.epsilon, delta=args.delta, m=args.m, noise_multiplier=args.noise_multiplier)
+    if args.method != 'ti':
+        check_privacy_args(epsilon=args.epsilon, delta=args.delta, m=args.m, noise_multiplier=args.noise_multiplier)
     if args.resume: _require(args, 'checkpoint_dir')
     pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
     resolution = pipeline_info(pipe).resolution
@@ -371,12 +432,15 @@ def run_train(args: argparse.Namespace) -> int:
     embedding, report = train_method(args, pipe, dataset, ti_config(args, resolution))
     if rank() != 0: return 0                 # launched on several processes: the main one records and writes
     if report is not None:
-        PrivacyLedger.open(args.ledger_dir).record(report, record_hashes(dataset), folder=Path(args.data).name, cap=args.budget_cap,
-                                                  force=args.force_budget)
-    path = save_embeddings(out, {args.placeholder_token: embedding}, report=report, a1111=args.a1111, overwrite=args.overwrite)
+        PrivacyLedger.open(args.ledger_dir).record(report, record_hashes(dataset), folder=Path(args.data).name,
+                                                   cap=args.budget_cap, force=args.force_budget)
+    path = save_embeddings(out, {args.placeholder_token: embedding}, report=report, a1111=args.a1111,
+                           overwrite=args.overwrite, encoder_dims=pipeline_info(pipe).encoder_dims)
     save_effective_config(args, out)
-    summary = {'method': args.method, 'embeddings': str(path), 'placeholder_token': args.placeholder_token, 'n': len(dataset)}
-    if report is not None: summary |= {'epsilon': report.epsilon, 'delta': report.delta, 'noise_multiplier': report.noise_multiplier}
+    summary = {'method': args.method, 'embeddings': str(path), 'placeholder_token': args.placeholder_token,
+               'n': len(dataset)}
+    if report is not None:
+        summary |= {'epsilon': report.epsilon, 'delta': report.delta, 'noise_multiplier': report.noise_multiplier}
     if not args.quiet or args.json: emit(summary, args.json)
     return 0
 
@@ -384,8 +448,11 @@ def run_train(args: argparse.Namespace) -> int:
 @command
 def add_generate(commands) -> None:
     "Register `dpti generate`."
-    p = commands.add_parser('generate', help='generate images with a learned embedding',
-                            epilog='example: dpti generate --model tiny-random --embeds out/learned_embeds.safetensors --prompt "a cup in the style of {}" -n 4 --out imgs')
+    p = commands.add_parser(
+        'generate',
+        help='generate images with a learned embedding',
+        epilog='example: dpti generate --model tiny-random --embeds out/learned_embeds.safetensors --prompt "a cup in the style of {}" -n 4 --out imgs',
+    )
     p.add_argument('--embeds', help='learned_embeds.safetensors (or a folder holding it); omit for the base model')
     p.add_argument('--prompt', required=True, help='text prompt; {} is replaced by the learned token')
     p.add_argument('-n', '--num-images', type=int, default=4)
@@ -399,7 +466,8 @@ def run_generate(args: argparse.Namespace) -> int:
     "`dpti generate`: write `-n` images of `--prompt`, image i seeded with `seed + i`."
     out = Path(args.out)
     names = [out / f'{i:04d}.png' for i in range(args.num_images)]
-    if not args.overwrite and (existing := [p for p in names if p.exists()]): raise FileExistsError(f"{existing[0]} exists; pass --overwrite or choose another --out")
+    if not args.overwrite and (existing := [p for p in names if p.exists()]):
+        raise FileExistsError(f"{existing[0]} exists; pass --overwrite or choose another --out")
     pipe = load_pipeline(args.model, device=args.device, dtype=args.dtype, revision=args.revision)
     token = load_embeddings_into(pipe, args.embeds) if args.embeds else None
     if '{}' in args.prompt and token is None: raise ValueError('the prompt has {} but no --embeds was given')
@@ -407,7 +475,8 @@ def run_generate(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for i, path in enumerate(tqdm(names, desc='generate', disable=args.quiet)):
         generator = torch.Generator(pipe.device).manual_seed(args.seed + i)
-        image = pipe(prompt, num_inference_steps=args.num_inference_steps, guidance_scale=args.guidance_scale, generator=generator).images[0]
+        image = pipe(prompt, num_inference_steps=args.num_inference_steps, guidance_scale=args.guidance_scale,
+                     generator=generator).images[0]
         atomic_write(path, image.save)
     save_effective_config(args, out)
     if not args.quiet or args.json: emit({'prompt': prompt, 'images': [str(p) for p in names]}, args.json)
@@ -424,7 +493,8 @@ def add_audit(commands) -> None:
     target.add_argument('--epsilon', type=float, help='claimed epsilon (calibrates the noise)')
     target.add_argument('--noise-multiplier', type=float)
     p.add_argument('--delta', type=float, required=True)
-    p.add_argument('--trials', type=int, help='runs on each of the two neighbouring datasets (default: sized to flag the planted bugs)')
+    p.add_argument('--trials', type=int,
+                   help='runs on each of the two neighbouring datasets (default: sized to flag the planted bugs)')
     p.add_argument('--n', type=int, default=10)
     p.add_argument('--m', type=int, default=8, help='dpagg-ti')
     p.add_argument('--sampling', choices=SAMPLINGS, default='without-replacement', help='dpagg-ti')
@@ -432,17 +502,20 @@ def add_audit(commands) -> None:
     p.add_argument('--steps', type=int, default=100, help='dp-ti')
     p.add_argument('--accountant', help="default: the method's default accountant")
     p.add_argument('--confidence', type=float, default=0.95)
-    p.add_argument('--score', choices=[*SCORES, 'final'], help='dp-ti: one test statistic (default: every one, multiplicity-corrected)')
+    p.add_argument('--score', choices=[*SCORES, 'final'],
+                   help='dp-ti: one test statistic (default: every one, multiplicity-corrected)')
     p.add_argument('--one-run', action='store_true', help='dp-ti: audit one training run with many canaries')
-    p.add_argument('--insecure-seed', type=int, help='reproducible audit randomness (default: the OS CSPRNG, as shipped)')
+    p.add_argument('--insecure-seed', type=int,
+                   help='reproducible audit randomness (default: the OS CSPRNG, as shipped)')
     p.add_argument('--json', action='store_true')
     p.set_defaults(handler=run_audit_command)
 
 def run_audit_command(args: argparse.Namespace) -> int:
     "`dpti audit`: print the audit's claimed and measured epsilon."
-    result = run_audit(args.method, args.epsilon, args.delta, trials=args.trials, n=args.n, m=args.m, sampling=args.sampling,
-                       sample_rate=args.sample_rate, steps=args.steps, noise_multiplier=args.noise_multiplier, accountant=args.accountant,
-                       confidence=args.confidence, score=args.score, insecure_seed=args.insecure_seed, one_run=args.one_run)
+    result = run_audit(args.method, args.epsilon, args.delta, trials=args.trials, n=args.n, m=args.m,
+                       sampling=args.sampling, sample_rate=args.sample_rate, steps=args.steps,
+                       noise_multiplier=args.noise_multiplier, accountant=args.accountant, confidence=args.confidence,
+                       score=args.score, insecure_seed=args.insecure_seed, one_run=args.one_run)
     emit(result, args.json)
     return 0
 
@@ -454,12 +527,16 @@ def _csv(cast, sep: str = ','):
 @command
 def add_sweep(commands) -> None:
     "Register `dpti sweep`."
-    p = commands.add_parser('sweep', help='privacy–utility sweep: methods × epsilon × seeds → results.csv, privacy_utility.png, grids.png',
-                            epilog='example: dpti sweep --model toy --data icons --toy-style private-a --epsilons 1,4 --seeds 3 --out sweep')
+    p = commands.add_parser(
+        'sweep',
+        help='privacy–utility sweep: methods × epsilon × seeds → results.csv, privacy_utility.png, grids.png',
+        epilog='example: dpti sweep --model toy --data icons --toy-style private-a --epsilons 1,4 --seeds 3 --out sweep',
+    )
     p.add_argument('--data', required=True, help='folder of private images')
     p.add_argument('--out', required=True, help='output folder')
     p.add_argument('--methods', type=_csv(str), default=METHODS, help=f'comma-separated: {",".join(METHODS)}')
-    p.add_argument('--epsilons', type=_csv(float), default=SweepConfig().finite_epsilons, help='comma-separated, e.g. 0.5,1,2,4,8')
+    p.add_argument('--epsilons', type=_csv(float), default=SweepConfig().finite_epsilons,
+                   help='comma-separated, e.g. 0.5,1,2,4,8')
     p.add_argument('--seeds', type=int, default=3, help='training seeds per cell')
     p.add_argument('--delta', type=float, help='default: dpti\'s default_delta(n)')
     p.add_argument('--prompts', type=_csv(str, ';'), help='evaluation prompts with {}, separated by ";"')
@@ -474,30 +551,41 @@ def add_sweep(commands) -> None:
     p.add_argument('--max-grad-norm', type=float, default=1.0, help='dp-ti: clipping norm C')
     p.add_argument('--sample-rate', type=float, help='dp-ti: Poisson rate (default batch-size / n)')
     p.add_argument('--skip-bad', action='store_true', help='skip unreadable images (each is named in a warning)')
-    p.add_argument('--reference', help='PUBLIC image folder to score against (default: the private --data; scores then are not private)')
-    p.add_argument('--budget-cap', type=float, help='refuse to start if the sweep could take an image\'s epsilon above this')
+    p.add_argument(
+        '--reference',
+        help='PUBLIC image folder to score against (default: the private --data; scores then are not private)',
+    )
+    p.add_argument('--budget-cap', type=float,
+                   help='refuse to start if the sweep could take an image\'s epsilon above this')
     p.add_argument('--ledger-dir', help='where the privacy ledger lives')
     _add_common(p); _add_ti_options(p)
     p.set_defaults(handler=run_sweep_command)
 
 def sweep_score_fn(args: argparse.Namespace, reference):
     "KID under `--features` against the `reference` images, plus the toy palette metrics with `--toy-style`."
-    features = {'inception': lambda: inception_features(weights_path=args.inception_weights), 'toy': load_toy_features, 'pixel': PixelFeatures}
+    features = {'inception': lambda: inception_features(weights_path=args.inception_weights), 'toy': load_toy_features,
+                'pixel': PixelFeatures}
     kid = KIDScorer((reference.pixel_values + 1) / 2, features[args.features]())
     return combine_scores(ToyStyleScore(args.toy_style), kid) if args.toy_style else kid
 
 def charge_sweep_plan(sweep: SweepConfig, records: list[str], args: argparse.Namespace) -> float:
-    "Print the ε the sweep will charge each image (basic composition of its private cells) and enforce `--budget-cap` first."
+    """Print the ε the sweep will charge each image (basic composition of its private cells) and enforce `--budget-cap`
+    first."""
     private = [e for m, e, _ in sweep_cells(sweep) if m in ('dp-ti', 'dpagg-ti')]
     nonprivate = any(m == 'ti' for m, _, _ in sweep_cells(sweep))
     spent = PrivacyLedger.open(args.ledger_dir).total(records=records)['epsilon']
     planned = math.inf if nonprivate else sum(private)
-    print(f'dpti sweep: {len(private)} private cell(s) will charge each image up to epsilon {planned:.4g} (basic composition; '
-          f'the ledger composes tighter), on top of {spent:.4g} already spent'
-          + ('; the non-private "ti" cells on these images have epsilon = inf' if nonprivate else ''), file=sys.stderr)
+    print(
+        f'dpti sweep: {len(private)} private cell(s) will charge each image up to epsilon {planned:.4g} (basic composition; '
+        f'the ledger composes tighter), on top of {spent:.4g} already spent'
+        + ('; the non-private "ti" cells on these images have epsilon = inf' if nonprivate else ''),
+        file=sys.stderr,
+    )
     if args.budget_cap is not None and spent + planned > args.budget_cap:
-        raise PrivacyError(f'--budget-cap {args.budget_cap}: this sweep could take an image to epsilon {spent + planned:.4g}; '
-                           'drop method "ti", use fewer cells, or sweep on public data')
+        raise PrivacyError(
+            f'--budget-cap {args.budget_cap}: this sweep could take an image to epsilon {spent + planned:.4g}; '
+            'drop method "ti", use fewer cells, or sweep on public data'
+        )
     return planned
 
 def run_sweep_command(args: argparse.Namespace) -> int:
@@ -509,11 +597,13 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     dataset = load_images(args.data, args.resolution or resolution, skip_bad=args.skip_bad)
     config = ti_config(args, resolution)
     dp_ti = {'max_grad_norm': args.max_grad_norm} | ({'sample_rate': args.sample_rate} if args.sample_rate else {})
-    sweep = SweepConfig(methods=args.methods, epsilons=args.epsilons + (float('inf'),), seeds=args.seeds, delta=args.delta,
-                        prompts=args.prompts or tuple(config.templates or ('a picture in the style of {}',)), images_per_prompt=args.images_per_prompt,
-                        num_inference_steps=args.num_inference_steps, guidance_scale=args.guidance_scale, dp_ti=dp_ti,
-                        dpagg_ti={'m': args.m} if args.m else {}, per_image_steps=args.per_image_steps,
-                        metric='style_distance' if args.toy_style else 'kid', better='lower')
+    sweep = SweepConfig(methods=args.methods, epsilons=args.epsilons + (float('inf'),), seeds=args.seeds,
+                        delta=args.delta,
+                        prompts=args.prompts or tuple(config.templates or ('a picture in the style of {}',)),
+                        images_per_prompt=args.images_per_prompt, num_inference_steps=args.num_inference_steps,
+                        guidance_scale=args.guidance_scale, dp_ti=dp_ti, dpagg_ti={'m': args.m} if args.m else {},
+                        per_image_steps=args.per_image_steps, metric='style_distance' if args.toy_style else 'kid',
+                        better='lower')
     records = record_hashes(dataset)
     charge_sweep_plan(sweep, records, args)
     reference = load_images(args.reference, args.resolution or resolution) if args.reference else dataset
@@ -541,33 +631,40 @@ def report_sweep(rows: list[dict], metric: str, out: Path, args: argparse.Namesp
 @command
 def add_demo(commands) -> None:
     "Register `dpti demo`."
-    p = commands.add_parser('demo', help='the toy privacy–utility study (base, TI, DP-TI, DPAgg-TI; two private styles, five epsilons, three seeds)',
-                            epilog='example: dpti demo --out dpti-demo   (20–40 min on two CPU cores; --quick: a one-minute smoke run)')
+    p = commands.add_parser(
+        'demo',
+        help='the toy privacy–utility study (base, TI, DP-TI, DPAgg-TI; two private styles, five epsilons, three seeds)',
+        epilog='example: dpti demo --out dpti-demo   (about 10 min on two CPU cores; --quick: a one-minute smoke run)',
+    )
     p.add_argument('--out', default='dpti-demo', help='output folder')
-    p.add_argument('--styles', type=_csv(str), default=ToyDemoConfig.styles, help='private toy styles, comma-separated (private-a … private-d)')
+    p.add_argument('--styles', type=_csv(str), default=ToyDemoConfig.styles,
+                   help='private toy styles, comma-separated (private-a … private-d)')
     p.add_argument('--seeds', type=int, default=ToyDemoConfig.seeds)
     p.add_argument('--epsilons', type=_csv(float), default=ToyDemoConfig.epsilons)
     p.add_argument('--n', type=int, default=ToyDemoConfig.n, help='private icons per style')
-    p.add_argument('--quick', action='store_true', help='a smoke run of the code path in about a minute (its numbers mean nothing)')
+    p.add_argument('--quick', action='store_true',
+                   help='a smoke run of the code path in about a minute (its numbers mean nothing)')
     for flag in ('--overwrite', '--quiet', '--json'): p.add_argument(flag, action='store_true')
     p.add_argument('--config', help='TOML or YAML file with options (flags win)')
     p.set_defaults(handler=run_demo)
 
-QUICK_DEMO = dict(steps=2, batch_size=2, dp_steps=2, dp_batch_size=2, per_image_steps=2, images_per_prompt=1, num_inference_steps=2,
-                  reference_images=10, public_images=2)
+QUICK_DEMO = dict(steps=2, batch_size=2, dp_steps=2, dp_batch_size=2, per_image_steps=2, images_per_prompt=1,
+                  num_inference_steps=2, reference_images=10, public_images=2)
 
 def run_demo(args: argparse.Namespace) -> int:
     "`dpti demo`: run the toy study and report it per style."
     out = Path(args.out)
     refuse_existing(out, args.overwrite, 'results.csv', 'a demo')
-    config = ToyDemoConfig(styles=tuple(args.styles), n=args.n, seeds=args.seeds, epsilons=args.epsilons, **(QUICK_DEMO if args.quick else {}))
+    config = ToyDemoConfig(styles=tuple(args.styles), n=args.n, seeds=args.seeds, epsilons=args.epsilons,
+                           **(QUICK_DEMO if args.quick else {}))
     save_effective_config(args, out)
     return report_demo(run_toy_demo(out, config, progress=not args.quiet), out, args)
 
 def report_demo(rows: list[dict], out: Path, args: argparse.Namespace) -> int:
     "Each style's summary table and DPAgg-TI against DP-TI at ε = 1 (JSON: the rows and one comparison per style)."
     per = {s: [r for r in rows if r.get('style') == s] for s in dict.fromkeys(r.get('style') for r in rows)}
-    comparisons = {s: compare_methods(rs, 'style_distance', 1.0) for s, rs in per.items() if {'dp-ti', 'dpagg-ti'} <= {r['method'] for r in rs}}
+    comparisons = {s: compare_methods(rs, 'style_distance', 1.0) for s,
+                   rs in per.items() if {'dp-ti', 'dpagg-ti'} <= {r['method'] for r in rs}}
     if args.json: print(json.dumps({'out': str(out), 'metric': 'style_distance', 'rows': rows, 'comparison': comparisons}, default=str))
     elif not args.quiet:
         for style, rs in per.items():
@@ -582,7 +679,8 @@ def add_toy(commands) -> None:
     "Register `dpti toy pretrain`."
     p = commands.add_parser('toy', help='the toy world: rebuild the pretrained toy model')
     sub = p.add_subparsers(dest='toy_command', metavar='COMMAND', required=True)
-    q = sub.add_parser('pretrain', help='pretrain the toy Stable Diffusion on the public toy styles', epilog='example: dpti toy pretrain --out toy-model')
+    q = sub.add_parser('pretrain', help='pretrain the toy Stable Diffusion on the public toy styles',
+                       epilog='example: dpti toy pretrain --out toy-model')
     q.add_argument('--out', required=True, help='output folder (a diffusers pipeline)')
     q.add_argument('--steps', type=int, default=3500, help='diffusion steps')
     q.add_argument('--vae-steps', type=int, default=1500)
@@ -598,7 +696,9 @@ def run_toy_pretrain(args: argparse.Namespace) -> int:
     "`dpti toy pretrain`: write a toy model into `--out`."
     out = Path(args.out)
     refuse_existing(out, args.overwrite, 'model_index.json', 'a model')
-    report = pretrain_toy(out, steps=args.steps, vae_steps=args.vae_steps, feature_steps=args.feature_steps, batch_size=args.batch_size,
-                          images_per_pair=args.images_per_pair, seed=args.seed, progress=not args.quiet)
-    if not args.quiet or args.json: emit({k: v for k, v in dataclasses.asdict(report).items() if not isinstance(v, dict)}, args.json)
+    report = pretrain_toy(out, steps=args.steps, vae_steps=args.vae_steps, feature_steps=args.feature_steps,
+                          batch_size=args.batch_size, images_per_pair=args.images_per_pair, seed=args.seed,
+                          progress=not args.quiet)
+    if not args.quiet or args.json:
+        emit({k: v for k, v in dataclasses.asdict(report).items() if not isinstance(v, dict)}, args.json)
     return 0

@@ -55,13 +55,17 @@ def derive_generator(seed: int, stream: str, index: int | None = None) -> torch.
 
 # %% ../nbs/00a_core.ipynb #4c4a2b72
 class PrivacyRNG:
-    "Privacy randomness (record sampling, Gaussian noise) from the OS CSPRNG; seeded only when `insecure_seed` is given."
+    """Privacy randomness (record sampling, Gaussian noise) from the OS CSPRNG; seeded only when `insecure_seed` is
+    given."""
     def __init__(self,
                  insecure_seed: int | None = None):  # reproducible privacy randomness for tests: voids the guarantee
         self._generator, self._seed = None, insecure_seed
         if insecure_seed is not None:
-            warnings.warn('insecure_seed: privacy randomness is reproducible, so the release is NOT differentially private; '
-                          'use it for tests and research only', stacklevel=2)
+            warnings.warn(
+                'insecure_seed: privacy randomness is reproducible, so the release is NOT differentially private; '
+                'use it for tests and research only',
+                stacklevel=2,
+            )
             self._generator = torch.Generator().manual_seed(int(insecure_seed))
 
     @property
@@ -80,7 +84,8 @@ class PrivacyRNG:
 
     def uniform(self, n: int) -> torch.Tensor:
         "`n` float64 uniforms in the open interval (0, 1)."
-        if not self.private: return torch.rand(int(n), generator=self._generator, dtype=torch.float64).clamp_min(2 ** -54)
+        if not self.private:
+            return torch.rand(int(n), generator=self._generator, dtype=torch.float64).clamp_min(2**-54)
         words = np.frombuffer(secrets.token_bytes(8 * int(n)), dtype=np.uint64) >> np.uint64(11)
         return torch.from_numpy((words.astype(np.float64) + 0.5) * 2.0 ** -53)
 
@@ -88,7 +93,8 @@ class PrivacyRNG:
         "N(0, std²) noise of `shape` (Box–Muller in float64), cast to `dtype`."
         numel = math.prod(shape)
         u = self.uniform(2 * ((numel + 1) // 2)).view(2, -1)
-        z = torch.sqrt(-2 * torch.log(u[0])) * torch.stack([torch.cos(2 * math.pi * u[1]), torch.sin(2 * math.pi * u[1])])
+        z = torch.sqrt(-2 * torch.log(u[0])) * torch.stack([torch.cos(2 * math.pi * u[1]),
+                                                            torch.sin(2 * math.pi * u[1])])
         return (z.flatten()[:numel].view(tuple(shape)) * float(std)).to(dtype)
 
     def poisson(self, n: int, sample_rate: float) -> torch.Tensor:
@@ -102,16 +108,21 @@ class PrivacyRNG:
         return order[:int(m)].sort().values
 
 # %% ../nbs/00a_core.ipynb #99c3f3ea
-def atomic_write(path: str | os.PathLike,
-                 data: str | bytes | Callable[[str], Any]):  # text, bytes, or a function that writes the given temporary path
+def atomic_write(
+    path: str | os.PathLike, data: str | bytes | Callable[[str], Any]
+):  # text, bytes, or a function that writes the given temporary path
     "Write `data` to `path` through a temporary file in the same folder and `os.replace`; returns the path."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=f'.tmp{path.suffix}')  # writers that read the suffix
+    # writers that read the suffix
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix=f'.tmp{path.suffix}')
     try:
         if callable(data): os.close(fd); data(tmp)
         else:
-            with os.fdopen(fd, 'wb') as f: f.write(data.encode() if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
+            with os.fdopen(fd, 'wb') as f:
+                f.write(data.encode() if isinstance(data, str) else data)
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)

@@ -140,7 +140,8 @@ def _read_all(paths: Sequence[Path], folder: Path, resolution: int, skip_bad: bo
 
 # %% ../nbs/01_data.ipynb #a9b2a97c
 def _check_duplicates(fingerprints: dict[Path, str], owner: dict[Path, str], folder: Path, unit: str) -> int:
-    "Warn about (image unit) or refuse (cross-contributor) byte-identical files; returns how many extra copies there are."
+    """Warn about (image unit) or refuse (cross-contributor) byte-identical files; returns how many extra copies there
+    are."""
     groups = defaultdict(list)
     for p, h in fingerprints.items(): groups[h].append(p)
     dups = [g for g in groups.values() if len(g) > 1]
@@ -150,8 +151,10 @@ def _check_duplicates(fingerprints: dict[Path, str], owner: dict[Path, str], fol
         if shared: raise ImageDataError(f'byte-identical images in different contributors\' folders ({"; ".join(map(names, shared))}): '
                                         'an image must belong to one contributor; remove the copies')
     elif dups:
-        warnings.warn(f'{len(dups)} group(s) of byte-identical images ({"; ".join(map(names, dups))}): a duplicated image is two records '
-                      'with one owner and weakens per-image DP; remove the copies or use unit="contributor"')
+        warnings.warn(
+            f'{len(dups)} group(s) of byte-identical images ({"; ".join(map(names, dups))}): a duplicated image is two records '
+            'with one owner and weakens per-image DP; remove the copies or use unit="contributor"'
+        )
     return sum(len(g) - 1 for g in dups)
 
 # %% ../nbs/01_data.ipynb #86228eea
@@ -300,33 +303,28 @@ def record_hashes(dataset: ImageDataset,  # loaded records (with or without capt
     return [one(r) for r in dataset.records]
 
 # %% ../nbs/01_data.ipynb #aecfec2d
-STYLE_TEMPLATES = (
-    'a painting in the style of {}', 'an image in the style of {}', 'a picture in the style of {}',
-    'a drawing in the style of {}', 'an illustration in the style of {}', 'artwork in the style of {}',
-    'a small rendering in the style of {}', 'a large picture in the style of {}',
-    'a detailed drawing in the style of {}', 'a simple illustration in the style of {}',
-    'a poster made in the style of {}', 'an icon drawn in the style of {}', 'a bright painting, {} style',
-    'a dark image, {} style', 'a clean picture, {} style', 'a scene rendered in {} style',
-)
-OBJECT_TEMPLATES = (
-    'a photo of a {}', 'a picture of a {}', 'a photograph of the {}', 'an image showing a {}',
-    'a close up photo of a {}', 'a cropped photo of the {}', 'a bright photo of a {}', 'a dark photo of the {}',
-    'a photo of one {}', 'a photo of a small {}', 'a photo of a large {}', 'a photo of my {}',
-    'a photo of the clean {}', 'a blurry photo of a {}', 'a good photo of the {}', 'a rendering of a {}',
-)
+STYLE_TEMPLATES = ('a painting in the style of {}', 'an image in the style of {}', 'a picture in the style of {}',
+                   'a drawing in the style of {}', 'an illustration in the style of {}', 'artwork in the style of {}',
+                   'a small rendering in the style of {}', 'a large picture in the style of {}',
+                   'a detailed drawing in the style of {}', 'a simple illustration in the style of {}',
+                   'a poster made in the style of {}', 'an icon drawn in the style of {}',
+                   'a bright painting, {} style', 'a dark image, {} style', 'a clean picture, {} style',
+                   'a scene rendered in {} style')
+OBJECT_TEMPLATES = ('a photo of a {}', 'a picture of a {}', 'a photograph of the {}', 'an image showing a {}',
+                    'a close up photo of a {}', 'a cropped photo of the {}', 'a bright photo of a {}',
+                    'a dark photo of the {}', 'a photo of one {}', 'a photo of a small {}', 'a photo of a large {}',
+                    'a photo of my {}', 'a photo of the clean {}', 'a blurry photo of a {}', 'a good photo of the {}',
+                    'a rendering of a {}')
 
 # %% ../nbs/01_data.ipynb #69ccef38
-STYLE_CAPTION_TEMPLATES = (
-    '{caption}, in the style of {}', 'a painting of {caption} in the style of {}', 'a picture of {caption}, {} style',
-    'an illustration of {caption} in the style of {}', '{caption}, {} style',
-    'a drawing of {caption} in the style of {}',
-    'artwork in the style of {}: {caption}', 'a rendering of {caption}, in {} style',
-)
-OBJECT_CAPTION_TEMPLATES = (
-    'a photo of a {}, {caption}', '{caption}, a photo of a {}', 'a picture of the {}: {caption}',
-    'a photo of my {}, {caption}', 'an image showing a {}, {caption}', 'a close up photo of the {}, {caption}',
-    'a photograph of the {}, {caption}', 'a rendering of a {}, {caption}',
-)
+STYLE_CAPTION_TEMPLATES = ('{caption}, in the style of {}', 'a painting of {caption} in the style of {}',
+                           'a picture of {caption}, {} style', 'an illustration of {caption} in the style of {}',
+                           '{caption}, {} style', 'a drawing of {caption} in the style of {}',
+                           'artwork in the style of {}: {caption}', 'a rendering of {caption}, in {} style')
+OBJECT_CAPTION_TEMPLATES = ('a photo of a {}, {caption}', '{caption}, a photo of a {}',
+                            'a picture of the {}: {caption}', 'a photo of my {}, {caption}',
+                            'an image showing a {}, {caption}', 'a close up photo of the {}, {caption}',
+                            'a photograph of the {}, {caption}', 'a rendering of a {}, {caption}')
 
 # %% ../nbs/01_data.ipynb #b2f4b8dd
 class TemplateError(ValueError):
@@ -405,18 +403,22 @@ def record_prompts(templates: Sequence[str],              # the run's templates 
             for r, t, v in zip(records, template_indices, views)]
 
 # %% ../nbs/01_data.ipynb #d634f7bd
-def augment(image: torch.Tensor, generator: torch.Generator, flip_p: float = 0.5, min_crop: float = 0.9) -> torch.Tensor:
-    "A random horizontal flip and a random square crop (side ≥ `min_crop` of the image), resized back; [3, R, R] → [3, R, R]."
+def augment(image: torch.Tensor, generator: torch.Generator, flip_p: float = 0.5,
+            min_crop: float = 0.9) -> torch.Tensor:
+    """A random horizontal flip and a random square crop (side ≥ `min_crop` of the image), resized back; [3, R, R] → [3,
+    R, R]."""
     size = image.shape[-1]
     if torch.rand((), generator=generator) < flip_p: image = image.flip(-1)
     side = int(round(size * (min_crop + (1 - min_crop) * torch.rand((), generator=generator).item())))
     top, left = (torch.randint(size - side + 1, (2,), generator=generator)).tolist()
     crop = image[..., top:top + side, left:left + side]
-    return F.interpolate(crop[None], size=(size, size), mode='bilinear', align_corners=False, antialias=True)[0] if side != size else crop.clone()
+    return (F.interpolate(crop[None], size=(size, size), mode='bilinear', align_corners=False,
+                          antialias=True)[0] if side != size else crop.clone())
 
 # %% ../nbs/01_data.ipynb #84cfa128
 def poisson_sample(n: int, sample_rate: float, generator: torch.Generator) -> torch.Tensor:
-    "Indices (sorted LongTensor) of the records that join a Poisson-sampled batch: each of `n` independently with prob. `sample_rate`."
+    """Indices (sorted LongTensor) of the records that join a Poisson-sampled batch: each of `n` independently with
+    prob. `sample_rate`."""
     if not 0 < sample_rate <= 1: raise ValueError(f'sample_rate={sample_rate} must be in (0, 1]')
     return torch.nonzero(torch.rand(n, generator=generator) < sample_rate).flatten()
 

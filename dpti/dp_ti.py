@@ -14,10 +14,12 @@ from tqdm.auto import tqdm
 from safetensors import safe_open
 from safetensors.torch import save_file
 from .core import PrivacyRNG, allreduce_sum, atomic_write, broadcast_from_main, derive_generator, rank, world_size
-from .privacy import DPSGDConfig, PrivacyError, PrivacyReport, check_privacy_args, clip_per_sample, dpsgd_epsilon, gaussian_noise
-from .models import save_embeddings, set_token_embeddings
-from .ti import (TIConfig, TIResult, autocast_context, cache_latents, captions_of, check_resolution, make_optimizer, per_example_grads,
-                     prepare_ti, records_of, render_validation_images, run_meta, shuffled_batches, training_mode)
+from .privacy import (DPSGDConfig, PrivacyError, PrivacyReport, check_privacy_args, clip_per_sample, dpsgd_epsilon,
+                          gaussian_noise)
+from .models import save_embeddings, set_placeholder_embeddings
+from .ti import (TIConfig, TIResult, autocast_context, cache_latents, captions_of, check_resolution, make_optimizer,
+                     per_example_grads, prepare_ti, records_of, render_validation_images, run_meta, shuffled_batches,
+                     training_mode)
 
 # %% auto #0
 __all__ = ['SAMPLINGS', 'CHECKPOINT_NAME', 'CHECKPOINT_KEY', 'DPTIError', 'clipped_sum', 'noisy_mean', 'dp_noisy_gradient',
@@ -36,14 +38,17 @@ def clipped_sum(per_example_grads: Tensor, max_grad_norm: float) -> Tensor:
 def noisy_mean(summed: Tensor, noise_multiplier: float, max_grad_norm: float, expected_batch_size: float,
                rng: PrivacyRNG | None = None) -> Tensor:
     "(summed + N(0, σ²C²)) / qn: the Gaussian mechanism on a clipped sum (rank 0's noise), scaled by the public qn."
-    if not expected_batch_size > 0: raise DPTIError(f'expected_batch_size={expected_batch_size} must be positive (it is q·n)')
-    noise = broadcast_from_main(gaussian_noise(summed.shape, noise_multiplier * max_grad_norm, rng, dtype=torch.float64))
+    if not expected_batch_size > 0:
+        raise DPTIError(f'expected_batch_size={expected_batch_size} must be positive (it is q·n)')
+    noise = broadcast_from_main(gaussian_noise(summed.shape, noise_multiplier * max_grad_norm, rng,
+                                               dtype=torch.float64))
     return ((summed.double() + noise.to(summed.device)) / expected_batch_size).float()
 
-def dp_noisy_gradient(per_example_grads: Tensor, max_grad_norm: float, noise_multiplier: float, expected_batch_size: float,
-                      rng: PrivacyRNG | None = None) -> Tensor:
+def dp_noisy_gradient(per_example_grads: Tensor, max_grad_norm: float, noise_multiplier: float,
+                      expected_batch_size: float, rng: PrivacyRNG | None = None) -> Tensor:
     "DP-SGD's gradient [k, d] from per-example gradients [B, k, d]: clip each to C, sum, add N(0, σ²C²), divide by qn."
-    return noisy_mean(clipped_sum(per_example_grads, max_grad_norm), noise_multiplier, max_grad_norm, expected_batch_size, rng)
+    return noisy_mean(clipped_sum(per_example_grads, max_grad_norm), noise_multiplier, max_grad_norm,
+                      expected_batch_size, rng)
 
 # %% ../nbs/04_dp_ti.ipynb #af7a7f3e
 def default_delta(n: int) -> float:
@@ -59,10 +64,15 @@ def resolve_privacy(config: TIConfig, n: int, privacy: DPSGDConfig | None = None
             raise DPTIError('pass either privacy=DPSGDConfig(...) or target_epsilon/delta/sample_rate, not both')
         check_privacy_args(delta=privacy.delta, n=n, allow_large_delta=allow_large_delta)
         if privacy.steps != config.max_train_steps:
-            raise DPTIError(f'privacy.steps={privacy.steps} differs from config.max_train_steps={config.max_train_steps}; make them equal')
+            raise DPTIError(
+                f'privacy.steps={privacy.steps} differs from config.max_train_steps={config.max_train_steps}; make them equal'
+            )
         return privacy
     if target_epsilon is None:
-        if delta is not None: raise DPTIError(f'delta={delta} was given without target_epsilon; pass target_epsilon (or privacy) for a private run')
+        if delta is not None:
+            raise DPTIError(
+                f'delta={delta} was given without target_epsilon; pass target_epsilon (or privacy) for a private run'
+            )
         return None
     delta = default_delta(n) if delta is None else delta
     check_privacy_args(epsilon=target_epsilon, delta=delta, n=n, allow_large_delta=allow_large_delta)
@@ -79,7 +89,8 @@ SAMPLINGS = ('poisson', 'shuffle')
 
 @dataclass
 class PoissonSteps:
-    "Step t of DP-TI: a Poisson batch and its privacy randomness (from `rng`), one non-private draw generator per image."
+    """Step t of DP-TI: a Poisson batch and its privacy randomness (from `rng`), one non-private draw generator per
+    image."""
     n: int
     sample_rate: float
     seed: int
@@ -99,11 +110,14 @@ class ShuffledSteps:
     seed: int
 
     def __post_init__(self):
-        self.batches, self.draws, self.taken = shuffled_batches(self.n, self.step_size, derive_generator(self.seed, 'batches')), derive_generator(self.seed, 'draws'), 0
+        self.batches, self.draws, self.taken = (shuffled_batches(self.n, self.step_size,
+                                                                 derive_generator(self.seed, 'batches')),
+                                                derive_generator(self.seed, 'draws'), 0)
 
     def __call__(self, step: int) -> tuple[Tensor, torch.Generator, None]:
         "(the step's indices, the shared draw generator, no noise generator); steps must come in order."
-        if step != self.taken: raise DPTIError(f'plain TI batches come in order: expected step {self.taken}, got {step}')
+        if step != self.taken:
+            raise DPTIError(f'plain TI batches come in order: expected step {self.taken}, got {step}')
         self.taken += 1
         return next(self.batches), self.draws, None
 
@@ -113,10 +127,12 @@ class ShuffledSteps:
         self.taken = steps
 
 # %% ../nbs/04_dp_ti.ipynb #a96474c1
-def distributed_dp_noisy_gradient(local_grads: Tensor, max_grad_norm: float, noise_multiplier: float, expected_batch_size: float,
-                                  rng: PrivacyRNG | None = None) -> Tensor:
-    "`dp_noisy_gradient` of all processes' per-example gradients: local clipped sums all-reduced, rank 0's noise added once."
-    return noisy_mean(allreduce_sum(clipped_sum(local_grads, max_grad_norm)), noise_multiplier, max_grad_norm, expected_batch_size, rng)
+def distributed_dp_noisy_gradient(local_grads: Tensor, max_grad_norm: float, noise_multiplier: float,
+                                  expected_batch_size: float, rng: PrivacyRNG | None = None) -> Tensor:
+    """`dp_noisy_gradient` of all processes' per-example gradients: local clipped sums all-reduced, rank 0's noise added
+    once."""
+    return noisy_mean(allreduce_sum(clipped_sum(local_grads, max_grad_norm)), noise_multiplier, max_grad_norm,
+                      expected_batch_size, rng)
 
 # %% ../nbs/04_dp_ti.ipynb #c593f6a9
 CHECKPOINT_NAME = 'dp_ti_checkpoint.safetensors'
@@ -133,19 +149,21 @@ def dataset_digest(records: Sequence[Tensor], captions: Sequence[str] | None = N
     for c in captions or (): h.update(c.encode() + b'\0')
     return h.hexdigest()
 
-def run_fingerprint(config: TIConfig, privacy: DPSGDConfig | None, records: Sequence[Tensor], sampling: str, rng: PrivacyRNG,
-                    captions: Sequence[str] | None = None) -> dict:
+def run_fingerprint(config: TIConfig, privacy: DPSGDConfig | None, records: Sequence[Tensor], sampling: str,
+                    rng: PrivacyRNG, captions: Sequence[str] | None = None) -> dict:
     "What a checkpoint must share with the run that resumes it (never the privacy randomness itself)."
-    return _jsonable(dict(config=dataclasses.asdict(config), privacy=privacy and dataclasses.asdict(privacy), n=len(records),
-                          dataset=dataset_digest(records, captions), sampling=sampling, privacy_randomness=rng.kind))
+    return _jsonable(dict(config=dataclasses.asdict(config), privacy=privacy and dataclasses.asdict(privacy),
+                          n=len(records), dataset=dataset_digest(records, captions), sampling=sampling,
+                          privacy_randomness=rng.kind))
 
-def save_checkpoint(path: str | os.PathLike, step: int, embedding: Tensor, optimizer: torch.optim.Optimizer, schedule: Any,
-                    fingerprint: dict, generators: dict[str, torch.Generator] | None = None) -> Path:
+def save_checkpoint(path: str | os.PathLike, step: int, embedding: Tensor, optimizer: torch.optim.Optimizer,
+                    schedule: Any, fingerprint: dict, generators: dict[str, torch.Generator] | None = None) -> Path:
     "Write the training state after `step` steps to `path` (a folder) atomically; returns the file."
     path = Path(path) / CHECKPOINT_NAME
     state = optimizer.state_dict()
     tensors = {'embedding': embedding.detach().float().cpu().contiguous()}
-    tensors |= {f'optimizer.{p}.{k}': v.detach().cpu().contiguous() for p, s in state['state'].items() for k, v in s.items()}
+    tensors |= {f'optimizer.{p}.{k}': v.detach().cpu().contiguous() for p, s in state['state'].items() for k,
+                v in s.items()}
     tensors |= {f'rng.{k}': g.get_state() for k, g in (generators or {}).items()}
     sched = {k: v for k, v in schedule.state_dict().items() if k != 'lr_lambdas'}
     meta = dict(step=step, param_groups=state['param_groups'], schedule=sched, fingerprint=fingerprint)
@@ -153,19 +171,24 @@ def save_checkpoint(path: str | os.PathLike, step: int, embedding: Tensor, optim
 
 def _differences(saved: Any, current: Any, prefix: str = '') -> list[str]:
     "Dotted names of the entries that differ between two fingerprints (e.g. 'config.learning_rate')."
-    if not (isinstance(saved, dict) and isinstance(current, dict)): return [] if saved == current else [prefix or 'value']
-    return [d for k in sorted(set(saved) | set(current)) for d in _differences(saved.get(k), current.get(k), f'{prefix}.{k}' if prefix else k)]
+    if not (isinstance(saved, dict) and isinstance(current, dict)):
+        return [] if saved == current else [prefix or 'value']
+    return [d for k in sorted(set(saved) | set(current)) for d in _differences(saved.get(k), current.get(k),
+                                                                               f'{prefix}.{k}' if prefix else k)]
 
 def load_checkpoint(path: str | os.PathLike, embedding: Tensor, optimizer: torch.optim.Optimizer, schedule: Any,
                     fingerprint: dict, generators: dict[str, torch.Generator] | None = None) -> int:
     "Restore the state saved by `save_checkpoint` into the given objects (in place); returns the steps done."
     path = Path(path) / CHECKPOINT_NAME
     with safe_open(path, framework='pt') as f:
-        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, json.loads((f.metadata() or {}).get(CHECKPOINT_KEY, 'null'))
+        tensors, meta = {k: f.get_tensor(k) for k in f.keys()}, json.loads((f.metadata() or {}).get(CHECKPOINT_KEY,
+                                                                                                    'null'))
     if meta is None: raise DPTIError(f'{path} is not a dpti checkpoint (no {CHECKPOINT_KEY!r} metadata)')
     if meta['fingerprint'] != fingerprint:
         diff = _differences(meta['fingerprint'], fingerprint)
-        raise DPTIError(f'checkpoint {path} belongs to another run (differs in {", ".join(diff)}); use a fresh checkpoint_dir or resume=False')
+        raise DPTIError(
+            f'checkpoint {path} belongs to another run (differs in {", ".join(diff)}); use a fresh checkpoint_dir or resume=False'
+        )
     with torch.no_grad(): embedding.copy_(tensors['embedding'])
     state = {}
     for key, value in tensors.items():
@@ -185,59 +208,79 @@ def _check_sampling(sampling: str | None, privacy: DPSGDConfig | None) -> str:
     "The sampler to use: Poisson when private; plain TI's shuffled batches by default when not."
     sampling = sampling or ('poisson' if privacy else 'shuffle')
     if sampling not in SAMPLINGS: raise DPTIError(f'sampling={sampling!r} is not one of {", ".join(SAMPLINGS)}')
-    if sampling == 'shuffle' and privacy: raise DPTIError("sampling='shuffle' is not covered by the Poisson accountant; use sampling='poisson' with privacy")
-    if sampling == 'shuffle' and world_size() > 1: raise DPTIError("sampling='shuffle' (plain TI) runs on one process; use sampling='poisson' with several")
+    if sampling == 'shuffle' and privacy:
+        raise DPTIError(
+            "sampling='shuffle' is not covered by the Poisson accountant; use sampling='poisson' with privacy"
+        )
+    if sampling == 'shuffle' and world_size() > 1:
+        raise DPTIError("sampling='shuffle' (plain TI) runs on one process; use sampling='poisson' with several")
     return sampling
 
-def _step_gradient(pipe: Any, embedding: Tensor, latents: Tensor, inputs: Any, config: TIConfig, batch: Tensor, draws: Any,
-                   privacy: DPSGDConfig | None) -> tuple[Tensor, Tensor]:
+def _step_gradient(pipe: Any, embedding: Tensor, latents: Tensor, inputs: Any, config: TIConfig, batch: Tensor,
+                   draws: Any, privacy: DPSGDConfig | None) -> tuple[Tensor, Tensor]:
     "This process's summed (clipped, if private) per-example gradients [k, d] and [loss sum, count]."
     total, stats = torch.zeros_like(embedding), torch.zeros(2, device=embedding.device)
     shared = isinstance(draws, torch.Generator)
     for lo in range(0, len(batch), config.train_batch_size):
         micro = batch[lo:lo + config.train_batch_size]
         with autocast_context(config, pipe.unet.device):
-            grads, loss = per_example_grads(pipe, embedding[None], torch.zeros(len(micro), dtype=torch.long), latents[micro], inputs.prompt_ids(micro),
-                                            draws if shared else draws[lo:lo + len(micro)], config.augmentation_multiplicity,
-                                            placeholder_ids=inputs.placeholder_ids, noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
+            grads, loss = per_example_grads(pipe, embedding[None], torch.zeros(len(micro), dtype=torch.long),
+                                            latents[micro], inputs.prompt_ids(micro),
+                                            draws if shared else draws[lo : lo + len(micro)],
+                                            config.augmentation_multiplicity, placeholder_ids=inputs.placeholder_ids,
+                                            noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
         total += clipped_sum(grads, privacy.max_grad_norm).float() if privacy else grads.sum(0).float()
         stats += torch.stack([loss.sum(), torch.tensor(float(len(micro)))]).to(stats.device)
     return total, stats
 
 def dp_ti_public(config: TIConfig, privacy: DPSGDConfig, n: int) -> list[str]:
     "What DP-TI's guarantee treats as public, one line each."
-    return [f'n = {n} (add/remove adjacency: the dataset size, and q = {privacy.sample_rate:.4g} from it, are published)',
-            f'clipping norm C = {privacy.max_grad_norm:.4g}', 'the prompt templates and the TI configuration',
-            'the model and every hyper-parameter (to be chosen on public data)']
+    return [
+        f'n = {n} (add/remove adjacency: the dataset size, and q = {privacy.sample_rate:.4g} from it, are published)',
+        f'clipping norm C = {privacy.max_grad_norm:.4g}',
+        'the prompt templates and the TI configuration',
+        'the model and every hyper-parameter (to be chosen on public data)',
+    ]
 
-def _report(privacy: DPSGDConfig, steps: int, n: int, config: TIConfig, meta: dict, rng: PrivacyRNG, allow_large_delta: bool) -> PrivacyReport:
+def _report(privacy: DPSGDConfig, steps: int, n: int, config: TIConfig, meta: dict, rng: PrivacyRNG,
+            allow_large_delta: bool) -> PrivacyReport:
     "The privacy report of `steps` steps taken with `privacy`."
     done = dataclasses.replace(privacy, steps=steps)
     return done.report(seed=config.seed, n=n, allow_large_delta=allow_large_delta, model={'id': meta.get('model')},
                        private=rng.private, privacy_randomness=rng.kind, public=dp_ti_public(config, privacy, n),
-                       extra=dict(expected_batch_size=privacy.sample_rate * n, augmentation_multiplicity=config.augmentation_multiplicity,
-                                  num_vectors=config.num_vectors, placeholder_token=config.placeholder_token, planned_steps=privacy.steps,
-                                  processes=world_size()))
+                       extra=dict(expected_batch_size=privacy.sample_rate * n,
+                                  augmentation_multiplicity=config.augmentation_multiplicity,
+                                  num_vectors=config.num_vectors, placeholder_token=config.placeholder_token,
+                                  planned_steps=privacy.steps, processes=world_size(),
+                                  encoder_dims=meta['encoder_dims'],
+                                  dimension=config.num_vectors * sum(meta['encoder_dims'])))
 
 # %% ../nbs/04_dp_ti.ipynb #e67a04cb
-def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig | None = None, target_epsilon: float | None = None,
-                delta: float | None = None, sample_rate: float | None = None, max_grad_norm: float = 1.0, accountant: str = 'prv',
-                privacy_rng: PrivacyRNG | None = None, sampling: str | None = None, checkpoint_dir: str | os.PathLike | None = None,
-                checkpoint_steps: int = 100, resume: bool = False, stop_after: int | None = None, allow_large_delta: bool = False,
-                progress: bool = True) -> DPTIResult:
-    "DP-TI: Textual Inversion trained with DP-SGD (Poisson rate q, clipping C, noise σ); ε = ∞ without privacy arguments."
+def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig | None = None,
+                target_epsilon: float | None = None, delta: float | None = None, sample_rate: float | None = None,
+                max_grad_norm: float = 1.0, accountant: str = 'prv', privacy_rng: PrivacyRNG | None = None,
+                sampling: str | None = None, checkpoint_dir: str | os.PathLike | None = None,
+                checkpoint_steps: int = 100, resume: bool = False, stop_after: int | None = None,
+                allow_large_delta: bool = False, progress: bool = True) -> DPTIResult:
+    """DP-TI: Textual Inversion trained with DP-SGD (Poisson rate q, clipping C, noise σ); ε = ∞ without privacy
+    arguments."""
     inputs, records = prepare_ti(pipe, config, captions_of(dataset)), records_of(dataset)
     check_resolution(records, config)
     n, this_rank, world = len(records), rank(), world_size()
     rng = privacy_rng or PrivacyRNG()
-    privacy = resolve_privacy(config, n, privacy, target_epsilon, delta, sample_rate, max_grad_norm, accountant, allow_large_delta)
+    privacy = resolve_privacy(config, n, privacy, target_epsilon, delta, sample_rate, max_grad_norm, accountant,
+                              allow_large_delta)
     sampling = _check_sampling(sampling, privacy)
-    if sampling == 'shuffle' and sample_rate is not None: raise DPTIError("sample_rate needs Poisson sampling: pass target_epsilon/privacy, or sampling='poisson'")
+    if sampling == 'shuffle' and sample_rate is not None:
+        raise DPTIError("sample_rate needs Poisson sampling: pass target_epsilon/privacy, or sampling='poisson'")
     step_size = config.train_batch_size * config.gradient_accumulation_steps
     if sampling == 'shuffle' and step_size > n:
-        raise DPTIError(f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {n} images (an image appears at most once per step)')
+        raise DPTIError(
+            f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {n} images (an image appears at most once per step)'
+        )
     q = privacy.sample_rate if privacy else (sample_rate or min(1.0, step_size / n))
-    sampler = PoissonSteps(n, q, config.seed, rng) if sampling == 'poisson' else ShuffledSteps(n, step_size, config.seed)
+    sampler = (PoissonSteps(n, q, config.seed, rng) if sampling == 'poisson' else ShuffledSteps(n, step_size,
+                                                                                                config.seed))
     embedding = inputs.init_embedding.clone().to(pipe.text_encoder.device).requires_grad_(True)
     lr = config.effective_learning_rate(config.train_batch_size)
     optimizer, schedule = make_optimizer([embedding], config, lr)
@@ -249,9 +292,11 @@ def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig 
         if sampling == 'shuffle': sampler.skip(start)
     stop = min(config.max_train_steps, stop_after or config.max_train_steps)
     latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
-    result = DPTIResult(embedding, inputs.placeholder_tokens, [], config, meta=run_meta(pipe, inputs, n, lr) | dict(sampling=sampling, start_step=start))
+    result = DPTIResult(embedding, inputs.placeholder_tokens, [], config,
+                        meta=run_meta(pipe, inputs, n, lr) | dict(sampling=sampling, start_step=start))
     marks, eps_spent = {math.ceil(config.max_train_steps * j / 10) for j in range(1, 11)}, None
-    bar = tqdm(range(start, stop), total=config.max_train_steps, initial=start, desc='DP-TI' if privacy else 'TI (ε=∞)', disable=not progress or this_rank != 0)
+    bar = tqdm(range(start, stop), total=config.max_train_steps, initial=start, desc='DP-TI' if privacy else 'TI (ε=∞)',
+               disable=not progress or this_rank != 0)
     with training_mode(pipe, config):
         for step in bar:
             batch, draws, step_rng = sampler(step)
@@ -263,17 +308,20 @@ def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig 
             optimizer.step(); schedule.step(); optimizer.zero_grad(set_to_none=True)
             result.losses.append((stats[0] / stats[1]).item() if stats[1] > 0 else float('nan'))
             if progress and this_rank == 0:
-                post = {} if privacy else dict(loss=f'{result.losses[-1]:.4f}')   # a private batch's loss has no noise on it
-                if privacy and (step + 1 in marks or step + 1 == stop): eps_spent = dpsgd_epsilon(privacy.noise_multiplier, q, step + 1, privacy.delta, privacy.accountant)
+                # a private batch's loss has no noise on it
+                post = {} if privacy else dict(loss=f'{result.losses[-1]:.4f}')
+                if privacy and (step + 1 in marks or step + 1 == stop):
+                    eps_spent = dpsgd_epsilon(privacy.noise_multiplier, q, step + 1, privacy.delta, privacy.accountant)
                 if eps_spent is not None: post['ε'] = f'{eps_spent:.3g}'
                 bar.set_postfix(post)
             if config.validation_prompt and (step + 1) % config.validation_steps == 0 and this_rank == 0:
                 result.validation_images.append((step + 1, render_validation_images(pipe, config, inputs, embedding)))
-            if checkpoint_dir is not None and this_rank == 0 and ((step + 1) % checkpoint_steps == 0 or step + 1 == stop):
+            if (checkpoint_dir is not None and this_rank == 0
+                and ((step + 1) % checkpoint_steps == 0 or step + 1 == stop)):
                 save_checkpoint(checkpoint_dir, step + 1, embedding, optimizer, schedule, fingerprint, generators)
     bar.close()
     result.embeddings = embedding.detach().cpu()
-    set_token_embeddings(pipe.text_encoder, inputs.placeholder_ids, result.embeddings)
+    set_placeholder_embeddings(pipe, inputs.placeholder_ids, result.embeddings)
     result.meta['steps_done'] = max(stop, start)
     if privacy: result.report = _report(privacy, max(stop, start), n, config, result.meta, rng, allow_large_delta)
     return result
@@ -285,11 +333,16 @@ def public_grad_norm(pipe: Any, public_dataset: Any, config: TIConfig, quantile:
     inputs, records = prepare_ti(pipe, config, captions_of(public_dataset)), records_of(public_dataset)
     latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
     V = inputs.init_embedding[None].expand(len(records), -1, -1).to(pipe.text_encoder.device)
-    grads, _ = per_example_grads(pipe, V, torch.arange(len(records)), latents, inputs.prompt_ids(torch.arange(len(records))), derive_generator(config.seed, 'held_out'),
-                                 config.augmentation_multiplicity, placeholder_ids=inputs.placeholder_ids, noise_scheduler=inputs.noise_scheduler)
+    grads, _ = per_example_grads(pipe, V, torch.arange(len(records)), latents,
+                                 inputs.prompt_ids(torch.arange(len(records))),
+                                 derive_generator(config.seed, 'held_out'), config.augmentation_multiplicity,
+                                 placeholder_ids=inputs.placeholder_ids, noise_scheduler=inputs.noise_scheduler)
     return float(grads.flatten(1).norm(dim=1).quantile(quantile))
 
 # %% ../nbs/04_dp_ti.ipynb #f817c10d
 def save_dp_ti(result: TIResult, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    "Write the embedding (and the privacy report, if any) of a DP-TI or TI run to folder `path`; returns the embedding file."
-    return save_embeddings(path, {result.config.placeholder_token: result.embeddings}, report=getattr(result, 'report', None), overwrite=overwrite)
+    """Write the embedding (and the privacy report, if any) of a DP-TI or TI run to folder `path`; returns the embedding
+    file."""
+    return save_embeddings(path, {result.config.placeholder_token: result.embeddings},
+                           report=getattr(result, 'report', None), overwrite=overwrite,
+                           encoder_dims=result.meta.get('encoder_dims'))

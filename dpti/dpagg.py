@@ -13,7 +13,8 @@ import torch
 from torch import Tensor
 from safetensors.torch import save_file
 from .core import PrivacyRNG, broadcast_from_main, rank
-from .models import get_token_embeddings, save_embeddings, set_token_embeddings
+from .models import (encoder_dims, get_token_embeddings, ids_per_encoder, save_embeddings,
+                         set_placeholder_embeddings, text_encoder_pairs)
 from .privacy import DPAggConfig, PrivacyError, PrivacyReport, check_privacy_args, gaussian_noise
 from .ti import TIConfig, captions_of, prepare_ti, train_per_image_ti
 
@@ -37,14 +38,17 @@ def _check_norm(name: str, value: float) -> float:
     return x
 
 # %% ../nbs/05_dpagg.ipynb #b61046f7
-def normalize_embeddings(embeddings: Tensor, norm: float, center: Tensor | None = None, scaling: str = 'normalize') -> Tensor:
-    "Centre each [k, d] embedding of `embeddings` [m, k, d] on `center`, then scale it to L2 norm `norm` (k×d jointly); zero or non-finite ones become 0."
+def normalize_embeddings(embeddings: Tensor, norm: float, center: Tensor | None = None,
+                         scaling: str = 'normalize') -> Tensor:
+    """Centre each [k, d] embedding of `embeddings` [m, k, d] on `center`, then scale it to L2 norm `norm` (k×d
+    jointly); zero or non-finite ones become 0."""
     C = _check_norm('norm', norm)
     if scaling not in SCALINGS: raise DPAggError(f"scaling={scaling!r} is not one of {', '.join(SCALINGS)}")
     if embeddings.ndim != 3: raise DPAggError(f"embeddings must have shape [m, k, d], got {tuple(embeddings.shape)}")
     x = embeddings.to(torch.promote_types(embeddings.dtype, torch.float32))
     if center is not None:
-        if tuple(center.shape) != tuple(x.shape[1:]): raise DPAggError(f"center has shape {tuple(center.shape)}, expected [k, d] = {tuple(x.shape[1:])}")
+        if tuple(center.shape) != tuple(x.shape[1:]):
+            raise DPAggError(f"center has shape {tuple(center.shape)}, expected [k, d] = {tuple(x.shape[1:])}")
         x = x - center.to(x.device, x.dtype)
     norms = x.flatten(1).norm(dim=1)
     usable = torch.isfinite(norms) & (norms > 0)
@@ -56,24 +60,35 @@ def normalize_embeddings(embeddings: Tensor, norm: float, center: Tensor | None 
 # %% ../nbs/05_dpagg.ipynb #2462250c
 CENTERS = ('none', 'initializer', 'vocabulary-mean')
 
-def initializer_ids(pipe: Any, initializer_token: str) -> list[int]:
-    "The model-vocabulary ids of `initializer_token`'s sub-tokens."
-    ids = pipe.tokenizer(initializer_token, add_special_tokens=False).input_ids
-    if not ids: raise DPAggError(f"initializer_token={initializer_token!r} has no tokens; use a word such as 'style'")
-    return list(ids)
+def initializer_ids(pipe: Any, initializer_token: str) -> list[list[int]]:
+    "The model-vocabulary ids of `initializer_token`'s sub-tokens, one list per text encoder."
+    ids = [list(tok(initializer_token, add_special_tokens=False).input_ids) for tok, _ in text_encoder_pairs(pipe)]
+    if not all(ids):
+        raise DPAggError(f"initializer_token={initializer_token!r} has no tokens; use a word such as 'style'")
+    return ids
 
-def public_center(kind: str, pipe: Any, initializer_ids: Sequence[int] = (), num_vectors: int = 1) -> Tensor | None:
-    "A public centre [k, d] made from the model alone: None ('none'), the initializer's embedding, or the vocabulary mean."
+def _vocabulary_row(tokenizer: Any, text_encoder: Any, kind: str, ids: Sequence[int]) -> Tensor:
+    "One encoder's part [d] of a centre: the vocabulary mean, or the initializer's rows' mean (own vocabulary only)."
+    vocab_size = tokenizer.vocab_size
+    table = text_encoder.get_input_embeddings().weight.detach()
+    if kind == 'vocabulary-mean': return table[:vocab_size].float().mean(0)
+    if max(ids) >= vocab_size or min(ids) < 0:
+        raise DPAggError(f"initializer ids {ids} are not all in the model's own vocabulary [0, {vocab_size}): "
+                         "added (placeholder) rows may hold private embeddings")
+    return get_token_embeddings(text_encoder, ids).float().mean(0)
+
+def public_center(kind: str, pipe: Any,
+                  initializer_ids: Sequence[int] | Sequence[Sequence[int]] = (),  # one list per encoder, or a flat one
+                  num_vectors: int = 1) -> Tensor | None:
+    "A public centre [k, d] (SDXL: joint): None ('none'), the initializer's or the vocabulary's mean."
     if kind not in CENTERS: raise DPAggError(f"center={kind!r} is not one of {', '.join(CENTERS)}")
     if kind == 'none': return None
-    vocab_size = pipe.tokenizer.vocab_size
-    if kind == 'vocabulary-mean': row = pipe.text_encoder.get_input_embeddings().weight[:vocab_size].detach().float().mean(0)
-    else:
-        ids = [int(i) for i in initializer_ids]
-        if not ids: raise DPAggError("center='initializer' needs initializer_ids; get them with initializer_ids(pipe, 'style')")
-        if max(ids) >= vocab_size or min(ids) < 0:
-            raise DPAggError(f"initializer ids {ids} are not all in the model's own vocabulary [0, {vocab_size}): added (placeholder) rows may hold private embeddings")
-        row = get_token_embeddings(pipe.text_encoder, ids).float().mean(0)
+    pairs = text_encoder_pairs(pipe)
+    if kind == 'vocabulary-mean': ids = [[]] * len(pairs)
+    elif not len(initializer_ids):
+        raise DPAggError("center='initializer' needs initializer_ids; get them with initializer_ids(pipe, 'style')")
+    else: ids = ids_per_encoder(initializer_ids, len(pairs))
+    row = torch.cat([_vocabulary_row(tokenizer, te, kind, e) for (tokenizer, te), e in zip(pairs, ids)])
     return row.expand(int(num_vectors), -1).clone()
 
 # %% ../nbs/05_dpagg.ipynb #c9428573
@@ -98,9 +113,13 @@ def public_norms(pipe: Any, public_dataset: Any, config: TIConfig, center: str =
 def _check_count(count: int, config: DPAggConfig) -> None:
     "Refuse a number of embeddings that the config's sampling cannot have produced."
     if config.sampling == 'without-replacement' and count != config.m:
-        raise DPAggError(f"embeddings hold {count} rows but config.m={config.m}: sampling without replacement releases the mean of exactly m embeddings; pass the m drawn ones")
+        raise DPAggError(
+            f"embeddings hold {count} rows but config.m={config.m}: sampling without replacement releases the mean of exactly m embeddings; pass the m drawn ones"
+        )
     if config.sampling == 'poisson' and count > config.n:
-        raise DPAggError(f"embeddings hold {count} rows but config.n={config.n}: a Poisson sample cannot exceed the dataset")
+        raise DPAggError(
+            f"embeddings hold {count} rows but config.n={config.n}: a Poisson sample cannot exceed the dataset"
+        )
 
 def rescale_rows(embedding: Tensor, norm: float) -> Tensor:
     "Each row of `embedding` [k, d] scaled to L2 norm `norm` (zero rows stay zero)."
@@ -108,7 +127,8 @@ def rescale_rows(embedding: Tensor, norm: float) -> Tensor:
 
 def aggregate(embeddings: Tensor, config: DPAggConfig, rng: PrivacyRNG | None = None, center: Tensor | None = None,
               output_norm: float | None = None, scaling: str = 'normalize') -> Tensor:
-    "The DPAgg release [k, d]: normalised embeddings summed, divided by m (Poisson: q·n), plus N(0, noise_std²), centre added back."
+    """The DPAgg release [k, d]: normalised embeddings summed, divided by m (Poisson: q·n), plus N(0, noise_std²),
+    centre added back."""
     _check_count(len(embeddings), config)
     u = normalize_embeddings(embeddings, config.norm, center, scaling)
     expected_count = config.m if config.sampling == 'without-replacement' else config.sample_rate * config.n
@@ -127,36 +147,51 @@ def select_images(n: int, m: int, sampling: str, rng: PrivacyRNG | None = None) 
 
 # %% ../nbs/05_dpagg.ipynb #21d28459
 def make_dpagg_config(n: int, m: int, norm: float, delta: float | None, target_epsilon: float | None = None,
-                      noise_multiplier: float | None = None, sampling: str = 'without-replacement', accountant: str | None = None,
-                      allow_large_delta: bool = False) -> DPAggConfig:
-    "The `DPAggConfig` for n images, m drawn, norm C and δ, from exactly one of `target_epsilon` and `noise_multiplier`."
-    if (target_epsilon is None) == (noise_multiplier is None): raise DPAggError("pass exactly one of target_epsilon (calibrate the noise) and noise_multiplier")
-    if delta is None: raise DPAggError(f"delta is required; pick one well below 1/n = {1 / n:.3g}, e.g. {10 ** math.floor(math.log10(0.1 / n)):.0e}")
-    if int(m) > int(n): raise DPAggError(f"m={m} exceeds the n={n} images: DPAgg-TI draws m distinct images; pick m <= {n}, or add {int(m) - int(n)} more image(s)")
-    check_privacy_args(epsilon=target_epsilon, delta=delta, n=n, m=m, noise_multiplier=noise_multiplier, allow_large_delta=allow_large_delta)
-    if noise_multiplier is not None: return DPAggConfig(n, m, norm, noise_multiplier, delta, sampling, accountant, allow_large_delta)
+                      noise_multiplier: float | None = None, sampling: str = 'without-replacement',
+                      accountant: str | None = None, allow_large_delta: bool = False) -> DPAggConfig:
+    """The `DPAggConfig` for n images, m drawn, norm C and δ, from exactly one of `target_epsilon` and
+    `noise_multiplier`."""
+    if (target_epsilon is None) == (noise_multiplier is None):
+        raise DPAggError("pass exactly one of target_epsilon (calibrate the noise) and noise_multiplier")
+    if delta is None:
+        raise DPAggError(
+            f"delta is required; pick one well below 1/n = {1 / n:.3g}, e.g. {10 ** math.floor(math.log10(0.1 / n)):.0e}"
+        )
+    if int(m) > int(n):
+        raise DPAggError(
+            f"m={m} exceeds the n={n} images: DPAgg-TI draws m distinct images; pick m <= {n}, or add {int(m) - int(n)} more image(s)"
+        )
+    check_privacy_args(epsilon=target_epsilon, delta=delta, n=n, m=m, noise_multiplier=noise_multiplier,
+                       allow_large_delta=allow_large_delta)
+    if noise_multiplier is not None:
+        return DPAggConfig(n, m, norm, noise_multiplier, delta, sampling, accountant, allow_large_delta)
     try: return DPAggConfig.for_epsilon(target_epsilon, delta, n, m, norm, sampling, accountant, allow_large_delta)
     except PrivacyError as e:
         if 'unreachable' not in str(e): raise
-        raise DPAggError(f"target_epsilon={target_epsilon} is unreachable for one release of m={m} of n={n} images at delta={delta}: {e}; "
-                         f"a smaller sampling ratio m/n (more images, or a smaller m) amplifies privacy") from None
+        raise DPAggError(
+            f"target_epsilon={target_epsilon} is unreachable for one release of m={m} of n={n} images at delta={delta}: {e}; "
+            f"a smaller sampling ratio m/n (more images, or a smaller m) amplifies privacy"
+        ) from None
 
 # %% ../nbs/05_dpagg.ipynb #facb3f8d
 PER_IMAGE_NAME = 'per_image_embeddings.safetensors'
 
 @dataclass
 class DPAggResult:
-    "A DPAgg-TI release: the private embedding [k, d], its tokens, the privacy report, how many images were trained, and the configs."
+    """A DPAgg-TI release: the private embedding [k, d], its tokens, the privacy report, how many images were trained,
+    and the configs."""
     embedding: Tensor
     placeholder_tokens: list[str]
     report: PrivacyReport
     selected: int
     config: TIConfig
     dp_config: DPAggConfig
+    encoder_dims: tuple[int, ...] | None = None   # SDXL: (768, 1280), the parts of the joint embedding
 
     def save(self, path: str | Path, a1111: bool = False, overwrite: bool = False) -> Path:
         "Write `learned_embeds.safetensors` (+ `privacy_report.json`) that diffusers' `load_textual_inversion` reads."
-        return save_embeddings(path, {self.placeholder_tokens[0]: self.embedding}, report=self.report, a1111=a1111, overwrite=overwrite)
+        return save_embeddings(path, {self.placeholder_tokens[0]: self.embedding}, report=self.report, a1111=a1111,
+                               overwrite=overwrite, encoder_dims=self.encoder_dims)
 
 def save_per_image_embeddings(path: str | Path, embeddings: Tensor) -> Path:
     "Write per-image embeddings [m, k, d] to a safetensors file marked NOT private, with a warning."
@@ -167,7 +202,8 @@ def save_per_image_embeddings(path: str | Path, embeddings: Tensor) -> Path:
                   "each one is trained on a single private image. Keep the file as private as the images", stacklevel=2)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({'per_image_embeddings': embeddings.detach().cpu().contiguous()}, str(path),
-              metadata={'dpti.private': 'false', 'dpti.warning': 'NOT differentially private: one embedding per private image'})
+              metadata={'dpti.private': 'false',
+                        'dpti.warning': 'NOT differentially private: one embedding per private image'})
     return path
 
 # %% ../nbs/05_dpagg.ipynb #4504bea5
@@ -177,7 +213,8 @@ def aggregate_once(embeddings: Tensor, config: DPAggConfig, **kwargs: Any) -> Te
     else: release = torch.zeros(embeddings.shape[1:], dtype=torch.promote_types(embeddings.dtype, torch.float32))
     return broadcast_from_main(release)
 
-def _public_quantities(pipe: Any, config: TIConfig, center: str, norm: float | str, output_norm: float | str | None) -> tuple[Tensor | None, float, float | None]:
+def _public_quantities(pipe: Any, config: TIConfig, center: str, norm: float | str,
+                       output_norm: float | str | None) -> tuple[Tensor | None, float, float | None]:
     "The public centre [k, d], norm C and output row norm of a run ('initializer' resolves from the model)."
     ids = initializer_ids(pipe, config.initializer_token)
     c = public_center(center, pipe, ids, config.num_vectors)
@@ -186,16 +223,20 @@ def _public_quantities(pipe: Any, config: TIConfig, center: str, norm: float | s
     elif output_norm is not None: output_norm = _check_norm('output_norm', output_norm)
     return c, C, output_norm
 
-def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, m: int, target_epsilon: float | None = None, delta: float | None = None,
-                   noise_multiplier: float | None = None, norm: float | str = 'initializer', sampling: str = 'without-replacement',
-                   center: str = 'initializer', output_norm: float | str | None = 'initializer', scaling: str = 'normalize',
-                   accountant: str | None = None, allow_large_delta: bool = False, privacy_rng: PrivacyRNG | None = None,
-                   batch_size: int = 8, save_per_image: str | Path | None = None, progress: bool = True) -> DPAggResult:
-    "DPAgg-TI: draw m of the n images, train one TI embedding per drawn image, release their normalised mean plus calibrated Gaussian noise."
+def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, m: int, target_epsilon: float | None = None,
+                   delta: float | None = None, noise_multiplier: float | None = None, norm: float | str = 'initializer',
+                   sampling: str = 'without-replacement', center: str = 'initializer',
+                   output_norm: float | str | None = 'initializer', scaling: str = 'normalize',
+                   accountant: str | None = None, allow_large_delta: bool = False,
+                   privacy_rng: PrivacyRNG | None = None, batch_size: int = 8, save_per_image: str | Path | None = None,
+                   progress: bool = True) -> DPAggResult:
+    """DPAgg-TI: draw m of the n images, train one TI embedding per drawn image, release their normalised mean plus
+    calibrated Gaussian noise."""
     if scaling not in SCALINGS: raise DPAggError(f"scaling={scaling!r} is not one of {', '.join(SCALINGS)}")
     n = len(dataset)
     c, C, out_norm = _public_quantities(pipe, config, center, norm, output_norm)
-    dp_config = make_dpagg_config(n, m, C, delta, target_epsilon, noise_multiplier, sampling, accountant, allow_large_delta)
+    dp_config = make_dpagg_config(n, m, C, delta, target_epsilon, noise_multiplier, sampling, accountant,
+                                  allow_large_delta)
     rng = privacy_rng or PrivacyRNG()
     indices = select_images(n, m, sampling, rng).tolist()
     per_image = train_per_image_ti(pipe, dataset, config, indices=indices, batch_size=batch_size, progress=progress)
@@ -203,24 +244,30 @@ def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, m: int, target_eps
     embedding = aggregate_once(per_image, dp_config, rng=rng, center=c, output_norm=out_norm, scaling=scaling)
     del per_image
     inputs = prepare_ti(pipe, config, captions_of(dataset))
-    set_token_embeddings(pipe.text_encoder, inputs.placeholder_ids, embedding)
+    set_placeholder_embeddings(pipe, inputs.placeholder_ids, embedding)
     report = _report(pipe, config, dp_config, rng, center, scaling, out_norm)
-    return DPAggResult(embedding, inputs.placeholder_tokens, report, len(indices), config, dp_config)
+    return DPAggResult(embedding, inputs.placeholder_tokens, report, len(indices), config, dp_config,
+                       encoder_dims(pipe))
 
 def dpagg_public(config: TIConfig, dp_config: DPAggConfig, center: str, output_norm: float | None) -> list[str]:
     "What DPAgg-TI's guarantee treats as public, one line each."
-    size = (f'n = {dp_config.n} (replace-one adjacency: the dataset size is public by definition)' if dp_config.adjacency == 'replace-one'
-            else f'n = {dp_config.n} (add/remove adjacency: the dataset size, and q = m/n from it, are published)')
+    size = (
+        f'n = {dp_config.n} (replace-one adjacency: the dataset size is public by definition)'
+        if dp_config.adjacency == 'replace-one'
+        else f'n = {dp_config.n} (add/remove adjacency: the dataset size, and q = m/n from it, are published)'
+    )
     return [size, f'm = {dp_config.m} (the subsample size)', f'norm C = {dp_config.norm:.4g} of each centred embedding',
             f'centre = {center!r} (computed from the model, not the data)', f'output_norm = {output_norm}',
-            'the prompt templates and the TI configuration', 'the model and every hyper-parameter (to be chosen on public data)']
+            'the prompt templates and the TI configuration',
+            'the model and every hyper-parameter (to be chosen on public data)']
 
 def _report(pipe: Any, config: TIConfig, dp_config: DPAggConfig, rng: PrivacyRNG, center: str, scaling: str,
             output_norm: float | None) -> PrivacyReport:
     "The release's `PrivacyReport`, with the public choices and the TI settings in `extra`."
-    numel = config.num_vectors * pipe.text_encoder.get_input_embeddings().weight.shape[1]
-    extra = dict(center=center, scaling=scaling, output_norm=output_norm, noise_to_signal=noise_to_signal(dp_config, numel),
-                 ti_config=asdict(config))
+    numel = config.num_vectors * sum(encoder_dims(pipe))
+    extra = dict(center=center, scaling=scaling, output_norm=output_norm,
+                 noise_to_signal=noise_to_signal(dp_config, numel), ti_config=asdict(config),
+                 encoder_dims=list(encoder_dims(pipe)), dimension=numel)
     model = dict(name=getattr(pipe, 'name_or_path', None) or pipe.config.get('_name_or_path'))
-    return dp_config.report(seed=config.seed, model=model, extra=extra, private=rng.private, privacy_randomness=rng.kind,
-                            public=dpagg_public(config, dp_config, center, output_norm))
+    return dp_config.report(seed=config.seed, model=model, extra=extra, private=rng.private,
+                            privacy_randomness=rng.kind, public=dpagg_public(config, dp_config, center, output_norm))

@@ -42,23 +42,34 @@ class SweepError(EvalError):
 def images_to_tensor(images: Sequence[Image.Image] | torch.Tensor) -> torch.Tensor:
     "PIL images, a uint8 tensor or a float tensor in [0, 1] as float [N, 3, H, W] in [0, 1]."
     if isinstance(images, torch.Tensor):
-        if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0: raise EvalError(f'images must be a non-empty tensor [N, 3, H, W], got shape {tuple(images.shape)}')
+        if images.ndim != 4 or images.shape[1] != 3 or len(images) == 0:
+            raise EvalError(f'images must be a non-empty tensor [N, 3, H, W], got shape {tuple(images.shape)}')
         if images.dtype == torch.uint8: return images.float() / 255
         x = images.detach().float().cpu()
-        if x.min() < 0 or x.max() > 1: raise EvalError('float images must lie in [0, 1]; convert dpti tensors in [-1, 1] with (x + 1) / 2')
+        if x.min() < 0 or x.max() > 1:
+            raise EvalError('float images must lie in [0, 1]; convert dpti tensors in [-1, 1] with (x + 1) / 2')
         return x
     images = list(images)
     if not images: raise EvalError('images is empty; pass at least one image')
-    if len(sizes := {im.size for im in images}) > 1: raise EvalError(f'images have different sizes {sorted(sizes)}; resize them to one size first')
-    return torch.stack([torch.from_numpy(np.asarray(im.convert('RGB'), dtype=np.float32)).permute(2, 0, 1) for im in images]) / 255
+    if len(sizes := {im.size for im in images}) > 1:
+        raise EvalError(f'images have different sizes {sorted(sizes)}; resize them to one size first')
+    return (
+        torch.stack(
+            [torch.from_numpy(np.asarray(im.convert('RGB'), dtype=np.float32)).permute(2, 0, 1) for im in images]
+        )
+        / 255
+    )
 
 # %% ../nbs/06_eval.ipynb #ae4df393
-def generate(pipe: Any, prompts: Sequence[str], seeds: Sequence[int], num_inference_steps: int = 25, guidance_scale: float = 7.5,
-             height: int | None = None, width: int | None = None, batch_size: int = 8) -> list[Image.Image]:
+def generate(pipe: Any, prompts: Sequence[str], seeds: Sequence[int], num_inference_steps: int = 25,
+             guidance_scale: float = 7.5, height: int | None = None, width: int | None = None,
+             batch_size: int = 8) -> list[Image.Image]:
     "Image i from `prompts[i]` and noise seeded with `seeds[i]` (one generator per image on the pipe's device)."
-    if isinstance(prompts, str): raise EvalError('prompts must be a list of strings, one per image; wrap a single prompt as [prompt]')
+    if isinstance(prompts, str):
+        raise EvalError('prompts must be a list of strings, one per image; wrap a single prompt as [prompt]')
     prompts, seeds = list(prompts), [int(s) for s in seeds]
-    if len(prompts) != len(seeds): raise EvalError(f'{len(prompts)} prompts but {len(seeds)} seeds; pass one seed per prompt')
+    if len(prompts) != len(seeds):
+        raise EvalError(f'{len(prompts)} prompts but {len(seeds)} seeds; pass one seed per prompt')
     if batch_size < 1: raise EvalError(f'batch_size={batch_size} must be at least 1')
     images = []
     with torch.no_grad():
@@ -84,12 +95,17 @@ def _text_size(font: ImageFont.ImageFont, text: str) -> tuple[int, int]:
     return right - left, bottom - top
 
 def image_grid(images: Sequence[Image.Image | None], rows: int, cols: int, row_labels: Sequence[str] | None = None,
-               col_labels: Sequence[str] | None = None, scale: int | None = None, pad: int = 2, font_size: int = 12) -> Image.Image:
-    "`images` (row by row) in a `rows` × `cols` grid with optional labels; `scale=None` upscales cells to at least 96 px."
+               col_labels: Sequence[str] | None = None, scale: int | None = None, pad: int = 2,
+               font_size: int = 12) -> Image.Image:
+    """`images` (row by row) in a `rows` × `cols` grid with optional labels; `scale=None` upscales cells to at least 96
+    px."""
     images = list(images)
-    if len(images) > rows * cols: raise EvalError(f'{len(images)} images do not fit a {rows} × {cols} grid; raise rows or cols')
-    if row_labels is not None and len(row_labels) != rows: raise EvalError(f'{len(row_labels)} row_labels for {rows} rows')
-    if col_labels is not None and len(col_labels) != cols: raise EvalError(f'{len(col_labels)} col_labels for {cols} columns')
+    if len(images) > rows * cols:
+        raise EvalError(f'{len(images)} images do not fit a {rows} × {cols} grid; raise rows or cols')
+    if row_labels is not None and len(row_labels) != rows:
+        raise EvalError(f'{len(row_labels)} row_labels for {rows} rows')
+    if col_labels is not None and len(col_labels) != cols:
+        raise EvalError(f'{len(col_labels)} col_labels for {cols} columns')
     present = [im for im in images if im is not None]
     cw, ch = (max(im.width for im in present), max(im.height for im in present)) if present else (32, 32)
     scale = scale or max(1, math.ceil(96 / max(cw, ch)))
@@ -101,7 +117,8 @@ def image_grid(images: Sequence[Image.Image | None], rows: int, cols: int, row_l
     for i, im in enumerate(images):
         if im is not None: grid.paste(im.convert('RGB').resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST),
                                       (left + pad + (i % cols) * (cw + pad), top + pad + (i // cols) * (ch + pad)))
-    for r, s in enumerate(row_labels or []): draw.text((pad, top + pad + r * (ch + pad) + (ch - _text_size(font, s)[1]) // 2), s, fill='black', font=font)
+    for r, s in enumerate(row_labels or []):
+        draw.text((pad, top + pad + r * (ch + pad) + (ch - _text_size(font, s)[1]) // 2), s, fill='black', font=font)
     for c, s in enumerate(col_labels or []): draw.text((left + pad + c * (cw + pad), pad), s, fill='black', font=font)
     return grid
 
@@ -119,8 +136,9 @@ class RandomConvFeatures(nn.Module):
         super().__init__()
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.net = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1), nn.ReLU(), nn.Conv2d(width, 2 * width, 3, 2, 1), nn.ReLU(),
-                                     nn.Conv2d(2 * width, features, 3, 1, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+            self.net = nn.Sequential(nn.Conv2d(3, width, 3, 2, 1), nn.ReLU(), nn.Conv2d(width, 2 * width, 3, 2, 1),
+                                     nn.ReLU(), nn.Conv2d(2 * width, features, 3, 1, 1), nn.ReLU(),
+                                     nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.requires_grad_(False).eval()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.float() * 2 - 1)
@@ -135,12 +153,16 @@ class InceptionFeatures(nn.Module):
 def inception_features(feature: int | str = 2048, weights_path: str | os.PathLike | None = None) -> nn.Module:
     "torchmetrics' default KID feature network (Inception-v3, `feature` layer), or a `KIDError` naming what is missing."
     if importlib.util.find_spec('torch_fidelity') is None:
-        raise KIDError('Inception features need torch-fidelity: pip install torch-fidelity (or pass another feature network, e.g. PixelFeatures())')
+        raise KIDError(
+            'Inception features need torch-fidelity: pip install torch-fidelity (or pass another feature network, e.g. PixelFeatures())'
+        )
     from torchmetrics.image.fid import NoTrainInceptionV3
     try: net = NoTrainInceptionV3(name='inception-v3-compat', features_list=[str(feature)], feature_extractor_weights_path=None if weights_path is None else str(weights_path))
     except Exception as e:
-        raise KIDError(f'the Inception weights could not be loaded ({type(e).__name__}: {e}); offline, pass weights_path= a local '
-                       'pt_inception-2015-12-05 file, or use another feature network') from None
+        raise KIDError(
+            f'the Inception weights could not be loaded ({type(e).__name__}: {e}); offline, pass weights_path= a local '
+            'pt_inception-2015-12-05 file, or use another feature network'
+        ) from None
     return InceptionFeatures(net)
 
 # %% ../nbs/06_eval.ipynb #49d228a1
@@ -148,27 +170,44 @@ def _device_of(module: nn.Module) -> torch.device:
     "The device of `module`'s first parameter or buffer (CPU when it has none)."
     return next(iter([*module.parameters(), *module.buffers()]), torch.empty(0)).device
 
-def extract_features(feature_extractor: nn.Module, images: Sequence[Image.Image] | torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+def extract_features(feature_extractor: nn.Module, images: Sequence[Image.Image] | torch.Tensor,
+                     batch_size: int = 64) -> torch.Tensor:
     "Features [N, F] (float64, CPU) of `images` under `feature_extractor`, computed in batches without gradients."
     x, device = images_to_tensor(images), _device_of(feature_extractor)
     with torch.no_grad():
-        out = torch.cat([feature_extractor(x[lo:lo + batch_size].to(device)).reshape(len(x[lo:lo + batch_size]), -1).double().cpu() for lo in range(0, len(x), batch_size)])
-    if not torch.isfinite(out).all(): raise KIDError('the feature network returned non-finite features; check its input range ([0, 1] images)')
+        out = torch.cat(
+            [
+                feature_extractor(x[lo : lo + batch_size].to(device))
+                .reshape(len(x[lo : lo + batch_size]), -1)
+                .double()
+                .cpu()
+                for lo in range(0, len(x), batch_size)
+            ]
+        )
+    if not torch.isfinite(out).all():
+        raise KIDError('the feature network returned non-finite features; check its input range ([0, 1] images)')
     return out
 
 def resolve_subset_size(n_real: int, n_fake: int, subset_size: int | None = None) -> int:
     "The KID subset size: `subset_size` checked against the samples, or min(1000, n_real, n_fake) when None."
     n = min(n_real, n_fake)
-    if n < 2: raise KIDError(f'KID needs at least 2 real and 2 generated images, got {n_real} real and {n_fake} generated; generate more images')
+    if n < 2:
+        raise KIDError(
+            f'KID needs at least 2 real and 2 generated images, got {n_real} real and {n_fake} generated; generate more images'
+        )
     if subset_size is None: return min(1000, n)
-    if not 2 <= int(subset_size) <= n: raise KIDError(f'subset_size={subset_size} must be between 2 and the smaller sample ({n} images); lower it or pass subset_size=None')
+    if not 2 <= int(subset_size) <= n:
+        raise KIDError(
+            f'subset_size={subset_size} must be between 2 and the smaller sample ({n} images); lower it or pass subset_size=None'
+        )
     return int(subset_size)
 
-def kid_from_features(real_features: torch.Tensor, fake_features: torch.Tensor, subset_size: int | None = None, subsets: int = 100,
-                      seed: int = 0) -> tuple[float, float]:
+def kid_from_features(real_features: torch.Tensor, fake_features: torch.Tensor, subset_size: int | None = None,
+                      subsets: int = 100, seed: int = 0) -> tuple[float, float]:
     "KID (mean, std over subsets) of two feature sets [N, F], through torchmetrics' `KernelInceptionDistance`."
     from torchmetrics.image.kid import KernelInceptionDistance
-    if real_features.shape[1:] != fake_features.shape[1:]: raise KIDError(f'feature shapes differ: {tuple(real_features.shape)} vs {tuple(fake_features.shape)}')
+    if real_features.shape[1:] != fake_features.shape[1:]:
+        raise KIDError(f'feature shapes differ: {tuple(real_features.shape)} vs {tuple(fake_features.shape)}')
     size = resolve_subset_size(len(real_features), len(fake_features), subset_size)
     with warnings.catch_warnings():
         warnings.filterwarnings('ignore', message='.*will save all extracted features.*')
@@ -179,20 +218,25 @@ def kid_from_features(real_features: torch.Tensor, fake_features: torch.Tensor, 
         mean, std = metric.compute()
     return float(mean), float(std)
 
-def kid(real_images: Sequence[Image.Image] | torch.Tensor, fake_images: Sequence[Image.Image] | torch.Tensor, feature_extractor: nn.Module,
-        subset_size: int | None = None, subsets: int = 100, seed: int = 0) -> tuple[float, float]:
+def kid(real_images: Sequence[Image.Image] | torch.Tensor, fake_images: Sequence[Image.Image] | torch.Tensor,
+        feature_extractor: nn.Module, subset_size: int | None = None, subsets: int = 100,
+        seed: int = 0) -> tuple[float, float]:
     "KID (mean, std over subsets) between real and generated images under `feature_extractor` (lower is better)."
-    return kid_from_features(extract_features(feature_extractor, real_images), extract_features(feature_extractor, fake_images), subset_size, subsets, seed)
+    return kid_from_features(extract_features(feature_extractor, real_images),
+                             extract_features(feature_extractor, fake_images), subset_size, subsets, seed)
 
 # %% ../nbs/06_eval.ipynb #f9045698
 class KIDScorer:
-    "A `score_fn` for `run_sweep`: KID of generated images against real images whose features are extracted once (kept in memory only)."
-    def __init__(self, real_images: Sequence[Image.Image] | torch.Tensor, feature_extractor: nn.Module, subset_size: int | None = None,
-                 subsets: int = 100, seed: int = 0, name: str = 'kid'):
-        self.feature_extractor, self.subset_size, self.subsets, self.seed, self.name = feature_extractor, subset_size, subsets, seed, name
+    """A `score_fn` for `run_sweep`: KID of generated images against real images whose features are extracted once (kept
+    in memory only)."""
+    def __init__(self, real_images: Sequence[Image.Image] | torch.Tensor, feature_extractor: nn.Module,
+                 subset_size: int | None = None, subsets: int = 100, seed: int = 0, name: str = 'kid'):
+        self.feature_extractor, self.subset_size, self.subsets, self.seed, self.name = (feature_extractor, subset_size,
+                                                                                        subsets, seed, name)
         self.real_features = extract_features(feature_extractor, real_images)
     def __call__(self, images: Sequence[Image.Image] | torch.Tensor) -> dict[str, float]:
-        mean, std = kid_from_features(self.real_features, extract_features(self.feature_extractor, images), self.subset_size, self.subsets, self.seed)
+        mean, std = kid_from_features(self.real_features, extract_features(self.feature_extractor, images),
+                                      self.subset_size, self.subsets, self.seed)
         return {self.name: mean, f'{self.name}_std': std}
 
 def combine_scores(*score_fns: Callable[[Any], Mapping[str, float]]) -> Callable[[Any], dict[str, float]]:
@@ -201,7 +245,10 @@ def combine_scores(*score_fns: Callable[[Any], Mapping[str, float]]) -> Callable
         out = {}
         for fn in score_fns:
             for k, v in fn(images).items():
-                if k in out: raise EvalError(f'two score functions both return {k!r}; rename one (e.g. KIDScorer(..., name=...))')
+                if k in out:
+                    raise EvalError(
+                        f'two score functions both return {k!r}; rename one (e.g. KIDScorer(..., name=...))'
+                    )
                 out[k] = float(v)
         return out
     return score
@@ -219,7 +266,8 @@ def _epsilon(value: Any) -> float:
 
 @dataclass
 class SweepConfig:
-    "A privacy–utility sweep: methods × ε × training seeds, evaluated on fixed prompts (`{}` = the placeholder) and generation seeds."
+    """A privacy–utility sweep: methods × ε × training seeds, evaluated on fixed prompts (`{}` = the placeholder) and
+    generation seeds."""
     methods: tuple[str, ...] = METHODS
     epsilons: tuple[float, ...] = (0.5, 1, 2, 4, 8, math.inf)
     seeds: int = 3                              # training seeds ti_config.seed + 0 .. seeds - 1
@@ -232,8 +280,10 @@ class SweepConfig:
     width: int | None = None
     generation_batch_size: int = 8
     delta: float | None = None                  # None: default_delta(n), shared by both private methods
-    dp_ti: dict = field(default_factory=dict)     # more train_dp_ti keywords: sample_rate, max_grad_norm, accountant, ...
-    dpagg_ti: dict = field(default_factory=dict)  # more train_dpagg_ti keywords: m (default n), norm, center, sampling, ...
+    dp_ti: dict = field(default_factory=dict)  # more train_dp_ti keywords: sample_rate, max_grad_norm, accountant, ...
+    dpagg_ti: dict = field(
+        default_factory=dict
+    )  # more train_dpagg_ti keywords: m (default n), norm, center, sampling, ...
     per_image_steps: int | None = None          # dpagg-ti: TI steps per image (None: ti_config.max_train_steps)
     per_image_learning_rate: float | None = None  # dpagg-ti: per-image TI learning rate (None: ti_config.learning_rate)
     metric: str | None = None                   # plotted metric; None: the first key score_fn returns
@@ -244,17 +294,24 @@ class SweepConfig:
     save_embeddings: bool = False               # each cell's embedding (+ privacy report): not releases, see above
 
     def __post_init__(self):
-        self.methods, self.epsilons, self.prompts = tuple(self.methods), tuple(_epsilon(e) for e in self.epsilons), tuple(self.prompts)
-        if bad := [m for m in self.methods if m not in METHODS]: raise SweepError(f'unknown method {bad[0]!r}; choose from {", ".join(METHODS)}')
-        if len(set(self.methods)) != len(self.methods) or not self.methods: raise SweepError(f'methods={self.methods} must be distinct and non-empty')
+        self.methods, self.epsilons, self.prompts = (tuple(self.methods), tuple(_epsilon(e) for e in self.epsilons),
+                                                     tuple(self.prompts))
+        if bad := [m for m in self.methods if m not in METHODS]:
+            raise SweepError(f'unknown method {bad[0]!r}; choose from {", ".join(METHODS)}')
+        if len(set(self.methods)) != len(self.methods) or not self.methods:
+            raise SweepError(f'methods={self.methods} must be distinct and non-empty')
         if any(m in PRIVATE_METHODS for m in self.methods) and not self.finite_epsilons:
             raise SweepError(f'epsilons={self.epsilons} has no finite ε for the private methods; add one, e.g. 1')
-        if self.per_image_steps is not None and self.per_image_steps < 1: raise SweepError(f'per_image_steps={self.per_image_steps} must be at least 1')
+        if self.per_image_steps is not None and self.per_image_steps < 1:
+            raise SweepError(f'per_image_steps={self.per_image_steps} must be at least 1')
         for name in ('seeds', 'images_per_prompt', 'num_inference_steps', 'generation_batch_size', 'grid_columns'):
             if int(getattr(self, name)) < 1: raise SweepError(f'{name}={getattr(self, name)} must be at least 1')
-        if not self.prompts or not all('{}' in p for p in self.prompts): raise SweepError("every prompt needs '{}' where the learned token goes, e.g. 'a cup in the style of {}'")
-        if 'save_per_image' in self.dpagg_ti: raise SweepError('a sweep never writes per-image embeddings; drop save_per_image from dpagg_ti')
-        if self.better not in (None, 'lower', 'higher'): raise SweepError(f"better={self.better!r} must be 'lower', 'higher' or None")
+        if not self.prompts or not all('{}' in p for p in self.prompts):
+            raise SweepError("every prompt needs '{}' where the learned token goes, e.g. 'a cup in the style of {}'")
+        if 'save_per_image' in self.dpagg_ti:
+            raise SweepError('a sweep never writes per-image embeddings; drop save_per_image from dpagg_ti')
+        if self.better not in (None, 'lower', 'higher'):
+            raise SweepError(f"better={self.better!r} must be 'lower', 'higher' or None")
         self.grid_epsilon = _epsilon(self.grid_epsilon)
 
     @property
@@ -276,14 +333,17 @@ def sweep_cells(config: SweepConfig, base_seed: int = 0) -> list[tuple[str, floa
 def evaluation_prompts(config: SweepConfig, placeholder_token: str) -> tuple[list[str], list[int]]:
     "The prompts (`{}` → `placeholder_token`) and generation seeds every cell is evaluated on."
     n = len(config.prompts) * config.images_per_prompt
-    return [config.prompts[i % len(config.prompts)].replace('{}', placeholder_token) for i in range(n)], [config.generation_seed + i for i in range(n)]
+    return [config.prompts[i % len(config.prompts)].replace('{}', placeholder_token) for i in range(n)], [
+        config.generation_seed + i for i in range(n)
+    ]
 
 # %% ../nbs/06_eval.ipynb #c87857ad
 def train_cell(pipe: Any, dataset: Any, method: str, epsilon: float, ti_config: TIConfig, config: SweepConfig,
                progress: bool = False) -> tuple[torch.Tensor, Any]:
     "The embedding [k, d] and privacy report (None if non-private) of one method at one ε, seeded by `ti_config.seed`."
     m = get_method(method)
-    if m.private and not math.isfinite(epsilon): raise SweepError(f'{method} at ε = inf is non-private TI by definition; run method "ti"')
+    if m.private and not math.isfinite(epsilon):
+        raise SweepError(f'{method} at ε = inf is non-private TI by definition; run method "ti"')
     delta = config.delta if config.delta is not None else default_delta(len(dataset))
     options = {'dp-ti': config.dp_ti, 'dpagg-ti': config.dpagg_ti}.get(method, {})
     if method == 'dpagg-ti':
@@ -291,7 +351,8 @@ def train_cell(pipe: Any, dataset: Any, method: str, epsilon: float, ti_config: 
         ti_config = dataclasses.replace(ti_config, **{k: v for k, v in per_image if v is not None})
     return m.train(pipe, dataset, ti_config, epsilon=epsilon, delta=delta, progress=progress, **options)
 
-RESERVED_COLUMNS = ('method', 'epsilon', 'seed', 'epsilon_spent', 'delta', 'noise_multiplier', 'n', 'train_s', 'eval_s', 'images')
+RESERVED_COLUMNS = ('method', 'epsilon', 'seed', 'epsilon_spent', 'delta', 'noise_multiplier', 'n', 'train_s', 'eval_s',
+                    'images')
 
 def _eps_name(epsilon: float) -> str:
     "ε as it appears in file names: 'inf', '1', '0.5'."
@@ -304,7 +365,8 @@ def cell_dir(method: str, epsilon: float, seed: int) -> str:
 def run_cell(pipe: Any, dataset: Any, method: str, epsilon: float, seed: int, ti_config: TIConfig, config: SweepConfig,
              score_fn: Callable[[list[Image.Image]], Mapping[str, float]], out_dir: str | Path, progress: bool = False,
              on_release: Callable[[Any], None] | None = None) -> dict[str, Any]:
-    "Train one cell (its privacy report, if any, goes to `on_release` at once), generate its images, score them; its row."
+    """Train one cell (its privacy report, if any, goes to `on_release` at once), generate its images, score them; its
+    row."""
     cfg, out = dataclasses.replace(ti_config, seed=seed), Path(out_dir)
     start = time.perf_counter()
     embedding, report = train_cell(pipe, dataset, method, epsilon, cfg, config, progress)
@@ -312,17 +374,21 @@ def run_cell(pipe: Any, dataset: Any, method: str, epsilon: float, seed: int, ti
     trained = time.perf_counter()
     tokens = placeholder_tokens(cfg.placeholder_token, cfg.num_vectors)
     set_token_embeddings(pipe.text_encoder, pipe.tokenizer.convert_tokens_to_ids(tokens), embedding)
-    images = generate(pipe, *evaluation_prompts(config, cfg.placeholder_token), num_inference_steps=config.num_inference_steps,
-                      guidance_scale=config.guidance_scale, height=config.height, width=config.width, batch_size=config.generation_batch_size)
+    images = generate(pipe, *evaluation_prompts(config, cfg.placeholder_token),
+                      num_inference_steps=config.num_inference_steps, guidance_scale=config.guidance_scale,
+                      height=config.height, width=config.width, batch_size=config.generation_batch_size)
     scores = {k: float(v) for k, v in score_fn(images).items()}
-    if clash := [k for k in scores if k in RESERVED_COLUMNS]: raise SweepError(f'score_fn returns {clash[0]!r}, a results column; rename it')
-    row = dict(method=method, epsilon=epsilon, seed=seed, epsilon_spent=report.epsilon if report else math.inf,
-               delta=report.delta if report else None, noise_multiplier=report.noise_multiplier if report else None, n=len(dataset),
-               train_s=round(trained - start, 3), eval_s=round(time.perf_counter() - trained, 3), images=cell_dir(method, epsilon, seed)) | scores
+    if clash := [k for k in scores if k in RESERVED_COLUMNS]:
+        raise SweepError(f'score_fn returns {clash[0]!r}, a results column; rename it')
+    row = (dict(method=method, epsilon=epsilon, seed=seed, epsilon_spent=report.epsilon if report else math.inf,
+                delta=report.delta if report else None, noise_multiplier=report.noise_multiplier if report else None,
+                n=len(dataset), train_s=round(trained - start, 3), eval_s=round(time.perf_counter() - trained, 3),
+                images=cell_dir(method, epsilon, seed)) | scores)
     if config.save_images:
         (out / row['images']).mkdir(parents=True, exist_ok=True)
         for i, im in enumerate(images): im.save(out / row['images'] / f'{i:03d}.png')
-    if config.save_embeddings: save_embeddings(out / row['images'], {cfg.placeholder_token: embedding}, report=report, overwrite=True)
+    if config.save_embeddings:
+        save_embeddings(out / row['images'], {cfg.placeholder_token: embedding}, report=report, overwrite=True)
     return row
 
 # %% ../nbs/06_eval.ipynb #d74c0b51
@@ -344,7 +410,8 @@ def _parse(value: str) -> Any:
 def read_results(path: str | Path) -> list[dict[str, Any]]:
     "The rows of a sweep's `results.csv`, numbers parsed (`inf` → math.inf), empty cells as None."
     with open(path, newline='') as f:
-        return [{k: (v if k in ('method', 'images') else _parse(v)) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: (v if k in ('method', 'images') else _parse(v)) for k,
+                 v in row.items()} for row in csv.DictReader(f)]
 
 # %% ../nbs/06_eval.ipynb #5b66acd9
 def _order(method: str) -> int:
@@ -353,27 +420,32 @@ def _order(method: str) -> int:
 
 def group_rows(rows: Sequence[Mapping[str, Any]], metric: str) -> list[dict[str, Any]]:
     "Mean, sample std and count of `metric` over seeds, per (method, ε), in display order."
-    if not any(metric in r for r in rows): raise EvalError(f'no row has metric {metric!r}; columns are {sorted({k for r in rows for k in r})}')
+    if not any(metric in r for r in rows):
+        raise EvalError(f'no row has metric {metric!r}; columns are {sorted({k for r in rows for k in r})}')
     groups: dict[tuple[str, float], list[float]] = {}
     for r in rows:
         if r.get(metric) is not None: groups.setdefault((r['method'], float(r['epsilon'])), []).append(float(r[metric]))
     out = []
     for (method, eps), values in sorted(groups.items(), key=lambda kv: (_order(kv[0][0]), kv[0][0], kv[0][1])):
         v = np.asarray(values)
-        out.append(dict(method=method, epsilon=eps, mean=float(v.mean()), std=float(v.std(ddof=1)) if len(v) > 1 else 0.0, n=len(v)))
+        out.append(dict(method=method, epsilon=eps, mean=float(v.mean()),
+                        std=float(v.std(ddof=1)) if len(v) > 1 else 0.0, n=len(v)))
     return out
 
 def summary_table(rows: Sequence[Mapping[str, Any]], metric: str) -> str:
     "A plain-text table: method, ε, `metric` mean ± std over seeds, number of seeds."
     lines = [f"{'method':<10} {'ε':>6}  {metric + ' (mean ± std)':<26} {'seeds':>5}"]
     for g in group_rows(rows, metric):
-        lines.append(f"{g['method']:<10} {'∞' if math.isinf(g['epsilon']) else format(g['epsilon'], 'g'):>6}  {format(g['mean'], '.4g') + ' ± ' + format(g['std'], '.2g'):<26} {g['n']:>5}")
+        lines.append(
+            f"{g['method']:<10} {'∞' if math.isinf(g['epsilon']) else format(g['epsilon'], 'g'):>6}  {format(g['mean'], '.4g') + ' ± ' + format(g['std'], '.2g'):<26} {g['n']:>5}"
+        )
     return '\n'.join(lines)
 
 # %% ../nbs/06_eval.ipynb #7494a4a6
 def plot_privacy_utility(rows: Sequence[Mapping[str, Any]], metric: str, out_path: str | Path, title: str | None = None,
                          better: str | None = None) -> Path:
-    "Save `metric` vs ε (log x; private methods with ±std error bars over seeds; ε = ∞ methods as reference lines) to `out_path`."
+    """Save `metric` vs ε (log x; private methods with ±std error bars over seeds; ε = ∞ methods as reference lines) to
+    `out_path`."""
     from matplotlib.figure import Figure
     stats, fig = group_rows(rows, metric), Figure(figsize=(6.4, 4.2))
     ax, colors = fig.subplots(), {'base': 'tab:gray', 'ti': 'tab:green', 'dp-ti': 'tab:red', 'dpagg-ti': 'tab:blue'}
@@ -381,11 +453,13 @@ def plot_privacy_utility(rows: Sequence[Mapping[str, Any]], metric: str, out_pat
     private = [g for g in stats if math.isfinite(g['epsilon'])]
     for method in dict.fromkeys(g['method'] for g in private):
         pts = [g for g in private if g['method'] == method]
-        ax.errorbar([g['epsilon'] for g in pts], [g['mean'] for g in pts], yerr=[g['std'] for g in pts], marker='o', capsize=3,
-                    color=colors.get(method), label=f"{method} (n = {max(g['n'] for g in pts)} seeds)")
+        ax.errorbar([g['epsilon'] for g in pts], [g['mean'] for g in pts], yerr=[g['std'] for g in pts], marker='o',
+                    capsize=3, color=colors.get(method), label=f"{method} (n = {max(g['n'] for g in pts)} seeds)")
     for g in (g for g in stats if math.isinf(g['epsilon']) and g['method'] not in PRIVATE_METHODS):
-        ax.axhline(g['mean'], ls=':' if g['method'] == 'base' else '--', lw=2, color=colors.get(g['method'], 'k'), label=names.get(g['method'], g['method']))
-        if g['std'] > 0: ax.axhspan(g['mean'] - g['std'], g['mean'] + g['std'], color=colors.get(g['method'], 'k'), alpha=0.12)
+        ax.axhline(g['mean'], ls=':' if g['method'] == 'base' else '--', lw=2, color=colors.get(g['method'], 'k'),
+                   label=names.get(g['method'], g['method']))
+        if g['std'] > 0:
+            ax.axhspan(g['mean'] - g['std'], g['mean'] + g['std'], color=colors.get(g['method'], 'k'), alpha=0.12)
     if xs := sorted({g['epsilon'] for g in private}):
         ax.set_xscale('log'); ax.set_xticks(xs, [f'{x:g}' for x in xs]); ax.minorticks_off()
     ax.set_xlabel('privacy budget ε (log scale)'); ax.set_ylabel(metric + (f' ({better} is better)' if better else ''))
@@ -401,23 +475,31 @@ def nearest_epsilon(epsilons: Sequence[float], target: float) -> float:
     if not finite: raise SweepError('no finite ε to choose from')
     return min(finite, key=lambda e: (abs(math.log(e) - math.log(target)) if math.isfinite(target) else -e, e))
 
-def sweep_grid_images(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, epsilon: float, columns: int = 8) -> dict[str, list[Image.Image]]:
-    "Per method, the first `columns` images of its first seed's cell (private methods at the swept ε nearest `epsilon`), keyed by a row label."
+def sweep_grid_images(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, epsilon: float,
+                      columns: int = 8) -> dict[str, list[Image.Image]]:
+    """Per method, the first `columns` images of its first seed's cell (private methods at the swept ε nearest
+    `epsilon`), keyed by a row label."""
     out, picked = Path(out_dir), {}
-    eps = {m: nearest_epsilon([r['epsilon'] for r in rows if r['method'] == m], epsilon) for m in {r['method'] for r in rows} if m in PRIVATE_METHODS}
+    eps = {m: nearest_epsilon([r['epsilon'] for r in rows if r['method'] == m],
+                              epsilon) for m in {r['method'] for r in rows} if m in PRIVATE_METHODS}
     for method in sorted({r['method'] for r in rows}, key=lambda m: (_order(m), m)):
-        cells = sorted((r for r in rows if r['method'] == method and (method not in eps or r['epsilon'] == eps[method])), key=lambda r: r['seed'])
+        cells = sorted((r for r in rows if r['method'] == method
+                        and (method not in eps or r['epsilon'] == eps[method])), key=lambda r: r['seed'])
         files = sorted((out / cells[0]['images']).glob('*.png'))[:columns]
         if not files: raise SweepError(f"no images in {out / cells[0]['images']}; run the sweep with save_images=True")
-        picked[f'{method} ε={eps[method]:g}' if method in eps else method] = [Image.open(f).convert('RGB') for f in files]
+        picked[f'{method} ε={eps[method]:g}' if method in eps else method] = [
+            Image.open(f).convert('RGB') for f in files
+        ]
     return picked
 
-def save_grids(images_by_row: Mapping[str, Sequence[Image.Image]], out_path: str | Path, col_labels: Sequence[str] | None = None,
-               scale: int | None = None) -> Path:
-    "Save a grid with one labelled row per entry of `images_by_row` (e.g. methods) and one column per fixed prompt/seed."
+def save_grids(images_by_row: Mapping[str, Sequence[Image.Image]], out_path: str | Path,
+               col_labels: Sequence[str] | None = None, scale: int | None = None) -> Path:
+    """Save a grid with one labelled row per entry of `images_by_row` (e.g. methods) and one column per fixed
+    prompt/seed."""
     cols = max(len(v) for v in images_by_row.values())
     images = [im for v in images_by_row.values() for im in [*v, *[None] * (cols - len(v))]]
-    grid = image_grid(images, len(images_by_row), cols, row_labels=list(images_by_row), col_labels=col_labels, scale=scale)
+    grid = image_grid(images, len(images_by_row), cols, row_labels=list(images_by_row), col_labels=col_labels,
+                      scale=scale)
     out = Path(out_path); out.parent.mkdir(parents=True, exist_ok=True)
     grid.save(out)
     return out
@@ -425,7 +507,8 @@ def save_grids(images_by_row: Mapping[str, Sequence[Image.Image]], out_path: str
 # %% ../nbs/06_eval.ipynb #cc096697
 def compare_methods(rows: Sequence[Mapping[str, Any]], metric: str, epsilon: float, better: str = 'lower',
                     methods: tuple[str, str] = ('dpagg-ti', 'dp-ti')) -> dict[str, Any]:
-    "Means and stds over seeds of two methods at (the swept ε nearest) `epsilon`, which one is better, and whether the gap exceeds the spread."
+    """Means and stds over seeds of two methods at (the swept ε nearest) `epsilon`, which one is better, and whether the
+    gap exceeds the spread."""
     if better not in ('lower', 'higher'): raise EvalError(f"better={better!r} must be 'lower' or 'higher'")
     stats, groups = {}, group_rows(rows, metric)
     for m in methods:
@@ -435,34 +518,47 @@ def compare_methods(rows: Sequence[Mapping[str, Any]], metric: str, epsilon: flo
         stats[m] = next(g for g in found if g['epsilon'] == eps)
     (a, b), sign = methods, 1 if better == 'lower' else -1
     winner = a if sign * stats[a]['mean'] <= sign * stats[b]['mean'] else b
-    clear = abs(stats[a]['mean'] - stats[b]['mean']) > stats[a]['std'] + stats[b]['std']   # the mean ± std intervals do not overlap
+    # the mean ± std intervals do not overlap
+    clear = abs(stats[a]['mean'] - stats[b]['mean']) > stats[a]['std'] + stats[b]['std']
     out = {'metric': metric, 'better': better, 'winner': winner, 'clear': bool(clear)}
-    for m in methods: out |= {f'{m}_epsilon': stats[m]['epsilon'], f'{m}_mean': stats[m]['mean'], f'{m}_std': stats[m]['std'], f'{m}_seeds': stats[m]['n']}
+    for m in methods:
+        out |= {f'{m}_epsilon': stats[m]['epsilon'], f'{m}_mean': stats[m]['mean'], f'{m}_std': stats[m]['std'],
+                f'{m}_seeds': stats[m]['n']}
     return out
 
 def describe_comparison(c: Mapping[str, Any]) -> str:
     "One sentence for a `compare_methods` result."
     (a, b) = [k[:-5] for k in c if k.endswith('_mean')]
     loser = b if c['winner'] == a else a
-    fmt = lambda m: f"{m} {c[m + '_mean']:.4g} ± {c[m + '_std']:.2g} (ε = {c[m + '_epsilon']:g}, {c[m + '_seeds']} seeds)"
+    fmt = (
+        lambda m: f"{m} {c[m + '_mean']:.4g} ± {c[m + '_std']:.2g} (ε = {c[m + '_epsilon']:g}, {c[m + '_seeds']} seeds)"
+    )
     verdict = 'by more than the spread over seeds' if c['clear'] else 'but within the spread over seeds'
     return f"{c['metric']} ({c['better']} is better): {fmt(c['winner'])} beats {fmt(loser)}, {verdict}"
 
 # %% ../nbs/06_eval.ipynb #18c26cfe
-def run_sweep(pipe_factory: Callable[[], Any], dataset: Any, config: SweepConfig, score_fn: Callable[[list[Image.Image]], Mapping[str, float]],
-              out_dir: str | Path, ti_config: TIConfig, progress: bool = True,
-              on_release: Callable[[Any], None] | None = None) -> list[dict[str, Any]]:
-    "Run methods × ε × seeds (each private cell's report to `on_release`, e.g. a ledger), write results and plots; the rows."
+def run_sweep(pipe_factory: Callable[[], Any], dataset: Any, config: SweepConfig,
+              score_fn: Callable[[list[Image.Image]], Mapping[str, float]], out_dir: str | Path, ti_config: TIConfig,
+              progress: bool = True, on_release: Callable[[Any], None] | None = None) -> list[dict[str, Any]]:
+    """Run methods × ε × seeds (each private cell's report to `on_release`, e.g. a ledger), write results and plots; the
+    rows."""
     out, rows = Path(out_dir), []
     out.mkdir(parents=True, exist_ok=True)
     bar = tqdm(sweep_cells(config, ti_config.seed), desc='sweep', unit='cell', disable=not progress)
     for method, epsilon, seed in bar:
         bar.set_postfix(method=method, ε=_eps_name(epsilon), seed=seed)
-        rows.append(run_cell(pipe_factory(), dataset, method, epsilon, seed, ti_config, config, score_fn, out, on_release=on_release))
+        rows.append(run_cell(pipe_factory(), dataset, method, epsilon, seed, ti_config, config, score_fn, out,
+                             on_release=on_release))
         write_results(rows, out / 'results.csv')
     metric = config.metric or next(k for k in rows[0] if k not in RESERVED_COLUMNS)
     plot_privacy_utility(rows, metric, out / 'privacy_utility.png', better=config.better)
     if config.save_images:
-        save_grids(sweep_grid_images(rows, out, config.grid_epsilon, config.grid_columns), out / 'grids.png',
-                   col_labels=[f's{config.generation_seed + i}' for i in range(min(config.grid_columns, len(config.prompts) * config.images_per_prompt))])
+        save_grids(
+            sweep_grid_images(rows, out, config.grid_epsilon, config.grid_columns),
+            out / 'grids.png',
+            col_labels=[
+                f's{config.generation_seed + i}'
+                for i in range(min(config.grid_columns, len(config.prompts) * config.images_per_prompt))
+            ],
+        )
     return rows

@@ -19,7 +19,8 @@ __all__ = ['REGISTRY', 'Method', 'register', 'get_method', 'method_names']
 # %% ../nbs/05a_methods.ipynb #2f12babd
 @dataclass(frozen=True)
 class Method:
-    "A training method: name, whether it is private, a summary, and `train(pipe, dataset, config, epsilon, delta, progress, **options)`."
+    """A training method: name, whether it is private, a summary, and `train(pipe, dataset, config, epsilon, delta,
+    progress, **options)`."""
     name: str
     private: bool
     summary: str
@@ -57,12 +58,13 @@ def _dp_ti(pipe, dataset, config, epsilon=None, delta=None, progress=True, **opt
     return result.embeddings, result.report
 
 def _dpagg_ti(pipe, dataset, config, epsilon=None, delta=None, progress=True, m=None, **options):
-    result = train_dpagg_ti(pipe, dataset, config, len(dataset) if m is None else m, target_epsilon=epsilon, delta=delta,
-                            progress=progress, **options)
+    result = train_dpagg_ti(pipe, dataset, config, len(dataset) if m is None else m, target_epsilon=epsilon,
+                            delta=delta, progress=progress, **options)
     return result.embedding, result.report
 
 for _m in (Method('base', False, 'the initializer embedding, untrained (a reference)', _base),
            Method('ti', False, 'non-private Textual Inversion (epsilon = inf)', _ti),
-           Method('dp-ti', True, 'DP-SGD on the embedding: Poisson sampling, per-image clipping, Gaussian noise', _dp_ti),
+           Method('dp-ti', True, 'DP-SGD on the embedding: Poisson sampling, per-image clipping, Gaussian noise',
+                  _dp_ti),
            Method('dpagg-ti', True, 'per-image embeddings, normalised, m-of-n subsample, one noisy mean', _dpagg_ti)):
     register(_m)

@@ -9,11 +9,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+import numpy as np
 import torch
 from tokenizers import Regex, normalizers, pre_tokenizers
 from transformers import CLIPTokenizer, CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 from transformers.utils import logging as hf_logging
-_verbosity = hf_logging.get_verbosity(); hf_logging.set_verbosity_error()   # diffusers' pipelines import image processors dpti never uses: no torchvision advice
+# diffusers' pipelines import image processors dpti never uses: no torchvision advice
+_verbosity = hf_logging.get_verbosity(); hf_logging.set_verbosity_error()
 from diffusers import (AutoencoderKL, DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler,
                        EulerDiscreteScheduler, PNDMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline,
                        UNet2DConditionModel)
@@ -24,12 +26,14 @@ from .core import atomic_write
 from .data import OBJECT_TEMPLATES, STYLE_TEMPLATES
 
 # %% auto #0
-__all__ = ['COMMON_WORDS', 'SD_SCHEDULE', 'SCHEDULERS', 'BUILTIN_SPECS', 'REMOVED_MODEL_IDS', 'EMBEDDINGS_NAME', 'REPORT_NAME',
-           'A1111_NAME', 'SDXL_KEYS', 'make_clip_tokenizer', 'clip_text_config', 'tiny_pipeline_components',
-           'tiny_pipeline', 'PipelineInfo', 'pipeline_info', 'ModelNotAvailableError', 'toy_model_dir',
-           'sd15_random_pipeline', 'load_pipeline', 'PlaceholderExistsError', 'PlaceholderInfo', 'text_encoder_pairs',
-           'placeholder_tokens', 'get_token_embeddings', 'set_token_embeddings', 'add_placeholder_tokens',
-           'EmbeddingFileError', 'save_embeddings', 'load_embeddings', 'load_embeddings_into']
+__all__ = ['COMMON_WORDS', 'SD_SCHEDULE', 'SCHEDULERS', 'BUILTIN_SPECS', 'SDXL_UNET', 'REMOVED_MODEL_IDS', 'EMBEDDINGS_NAME',
+           'REPORT_NAME', 'A1111_NAME', 'SDXL_KEYS', 'make_clip_tokenizer', 'clip_text_config',
+           'tiny_pipeline_components', 'tiny_pipeline', 'text_encoder_pairs', 'encoder_dims', 'PipelineInfo',
+           'pipeline_info', 'ModelNotAvailableError', 'toy_model_dir', 'sd15_random_pipeline', 'sdxl_random_pipeline',
+           'load_pipeline', 'PlaceholderExistsError', 'PlaceholderInfo', 'placeholder_tokens', 'get_token_embeddings',
+           'set_token_embeddings', 'add_placeholder_tokens', 'split_embedding', 'ids_per_encoder',
+           'set_placeholder_embeddings', 'EmbeddingFileError', 'save_embeddings', 'load_embeddings',
+           'load_embeddings_into']
 
 # %% ../nbs/02_models.ipynb #0b6accc8
 COMMON_WORDS = tuple("""a an the of in on at with and or by for from to as is it its this that these those
@@ -79,28 +83,33 @@ def _train_merges(words: Sequence[str]) -> list[tuple[str, str]]:
 # %% ../nbs/02_models.ipynb #1f615bf3
 def make_clip_tokenizer(words: Sequence[str] = (), model_max_length: int = 77, vocab_size: int | None = None,
                         pad_token: str = '<|endoftext|>') -> CLIPTokenizer:
-    "A real `CLIPTokenizer` whose vocabulary makes `words`, `COMMON_WORDS` and the template words single tokens; optionally padded to `vocab_size`."
+    """A real `CLIPTokenizer` whose vocabulary makes `words`, `COMMON_WORDS` and the template words single tokens;
+    optionally padded to `vocab_size`."""
     alphabet = list(_bytes_to_unicode().values())
     merges = _train_merges([*COMMON_WORDS, *(t.format('') for t in STYLE_TEMPLATES + OBJECT_TEMPLATES), *words])
     vocab = {s: i for i, s in enumerate(alphabet + [c + '</w>' for c in alphabet])}
     for a, b in merges: vocab.setdefault(a + b, len(vocab))
     if vocab_size is not None:
-        if vocab_size < len(vocab) + 2: raise ValueError(f'vocab_size={vocab_size} is too small: the words need {len(vocab) + 2}')
+        if vocab_size < len(vocab) + 2:
+            raise ValueError(f'vocab_size={vocab_size} is too small: the words need {len(vocab) + 2}')
         for i in range(vocab_size - 2 - len(vocab)): vocab[f'<|unused_{i}|>'] = len(vocab)
     vocab['<|startoftext|>'], vocab['<|endoftext|>'] = len(vocab), len(vocab) + 1
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=model_max_length, pad_token=pad_token)
 
 # %% ../nbs/02_models.ipynb #88cd97f4
-SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear', steps_offset=1)
+SD_SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule='scaled_linear',
+                   steps_offset=1)
 SCHEDULERS = {'ddim': DDIMScheduler, 'ddpm': DDPMScheduler, 'pndm': PNDMScheduler, 'euler': EulerDiscreteScheduler,
               'dpm': DPMSolverMultistepScheduler}
 
-def clip_text_config(tokenizer: CLIPTokenizer, hidden_size: int, layers: int, heads: int, intermediate: int, projection_dim: int) -> CLIPTextConfig:
+def clip_text_config(tokenizer: CLIPTokenizer, hidden_size: int, layers: int, heads: int, intermediate: int,
+                     projection_dim: int) -> CLIPTextConfig:
     "A CLIP text-encoder config matching `tokenizer`'s vocabulary and special ids."
-    return CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate, num_hidden_layers=layers,
-                          num_attention_heads=heads, max_position_embeddings=tokenizer.model_max_length, projection_dim=projection_dim,
-                          hidden_act='quick_gelu', bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                          pad_token_id=tokenizer.pad_token_id)
+    return CLIPTextConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=intermediate,
+                          num_hidden_layers=layers, num_attention_heads=heads,
+                          max_position_embeddings=tokenizer.model_max_length, projection_dim=projection_dim,
+                          hidden_act='quick_gelu', bos_token_id=tokenizer.bos_token_id,
+                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
 
 # %% ../nbs/02_models.ipynb #292845b2
 def tiny_pipeline_components(seed: int = 0, xl: bool = False, words: Sequence[str] = (), image_size: int = 32,
@@ -114,18 +123,22 @@ def _tiny_components(xl: bool, words: Sequence[str], image_size: int, scheduler:
     "The tiny pipeline's components, drawn from the global RNG (seeded by the caller)."
     tokenizer = make_clip_tokenizer(words)
     text_encoder = CLIPTextModel(clip_text_config(tokenizer, 32, 2, 4, 64, 32))
-    xl_unet = dict(addition_embed_type='text_time', addition_time_embed_dim=8, projection_class_embeddings_input_dim=6 * 8 + 32,
-                   transformer_layers_per_block=(1, 2), use_linear_projection=True) if xl else {}
-    unet = UNet2DConditionModel(sample_size=image_size // 2, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(32, 64),
-                                down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'), up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'),
-                                cross_attention_dim=64 if xl else 32, attention_head_dim=(2, 4), norm_num_groups=32, **xl_unet)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(16, 32), latent_channels=4, layers_per_block=1, norm_num_groups=8,
-                        down_block_types=('DownEncoderBlock2D',) * 2, up_block_types=('UpDecoderBlock2D',) * 2, sample_size=image_size)
-    sched = SCHEDULERS[scheduler](**SD_SCHEDULE, **({'clip_sample': False, 'set_alpha_to_one': False} if scheduler == 'ddim' else {}))
+    xl_unet = dict(addition_embed_type='text_time', addition_time_embed_dim=8, use_linear_projection=True,
+                   projection_class_embeddings_input_dim=6 * 8 + 48, transformer_layers_per_block=(1, 2)) if xl else {}
+    unet = UNet2DConditionModel(sample_size=image_size // 2, in_channels=4, out_channels=4, layers_per_block=1,
+                                block_out_channels=(32, 64), down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D'),
+                                up_block_types=('CrossAttnUpBlock2D', 'UpBlock2D'),
+                                cross_attention_dim=32 + 48 if xl else 32, attention_head_dim=(2, 4),
+                                norm_num_groups=32, **xl_unet)
+    vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(16, 32), latent_channels=4,
+                        layers_per_block=1, norm_num_groups=8, down_block_types=('DownEncoderBlock2D',) * 2,
+                        up_block_types=('UpDecoderBlock2D',) * 2, sample_size=image_size)
+    sched = SCHEDULERS[scheduler](**SD_SCHEDULE,
+                                  **({'clip_sample': False, 'set_alpha_to_one': False} if scheduler == 'ddim' else {}))
     parts = dict(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=sched)
     if not xl: return parts | dict(safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     tokenizer_2 = make_clip_tokenizer(words, pad_token='!')
-    text_encoder_2 = CLIPTextModelWithProjection(clip_text_config(tokenizer_2, 32, 2, 4, 64, 32))
+    text_encoder_2 = CLIPTextModelWithProjection(clip_text_config(tokenizer_2, 48, 2, 4, 96, 48))
     return parts | dict(text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2)
 
 def tiny_pipeline(seed: int = 0, xl: bool = False, **kwargs) -> DiffusionPipeline:
@@ -135,27 +148,43 @@ def tiny_pipeline(seed: int = 0, xl: bool = False, **kwargs) -> DiffusionPipelin
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
+# %% ../nbs/02_models.ipynb #966f8e2f
+def text_encoder_pairs(pipe_or_pair: Any) -> list[tuple[Any, Any]]:
+    "The (tokenizer, text_encoder) pairs of a pipeline (SDXL: two), or `[pair]` for a pair."
+    if isinstance(pipe_or_pair, (tuple, list)): return [tuple(pipe_or_pair)]
+    pairs = [(pipe_or_pair.tokenizer, pipe_or_pair.text_encoder)]
+    if getattr(pipe_or_pair, 'text_encoder_2', None) is not None:
+        pairs.append((pipe_or_pair.tokenizer_2, pipe_or_pair.text_encoder_2))
+    return pairs
+
+# %% ../nbs/02_models.ipynb #c4c65fcc
+def encoder_dims(pipe_or_pair: Any) -> tuple[int, ...]:
+    "The token-embedding width d of each text encoder (SDXL: (768, 1280)); a joint embedding is [k, sum of them]."
+    return tuple(int(te.get_input_embeddings().weight.shape[1]) for _, te in text_encoder_pairs(pipe_or_pair))
+
 # %% ../nbs/02_models.ipynb #d8819ae4
 @dataclass
 class PipelineInfo:
     "Facts about a loaded pipeline that training and generation need."
-    family: str            # 'sd1', 'sd2' or 'sdxl'
-    prediction_type: str   # 'epsilon' or 'v_prediction'
-    resolution: int        # native image size in pixels
+    family: str                            # 'sd1', 'sd2' or 'sdxl'
+    prediction_type: str                   # 'epsilon' or 'v_prediction'
+    resolution: int                        # native image size in pixels
     num_text_encoders: int
+    encoder_dims: tuple[int, ...] = ()     # token-embedding width of each text encoder
 
 def pipeline_info(pipe: DiffusionPipeline) -> PipelineInfo:
-    "The family, prediction type, resolution and number of text encoders of `pipe`."
-    xl = getattr(pipe, 'text_encoder_2', None) is not None
-    family = 'sdxl' if xl else ('sd2' if pipe.text_encoder.config.hidden_size == 1024 else 'sd1')
+    "The family, prediction type, resolution, number of text encoders and their widths of `pipe`."
+    dims = encoder_dims(pipe)
+    family = 'sdxl' if len(dims) == 2 else ('sd2' if dims[0] == 1024 else 'sd1')
     scale = 2 ** (len(pipe.vae.config.block_out_channels) - 1)
-    return PipelineInfo(family, pipe.scheduler.config.get('prediction_type', 'epsilon'), pipe.unet.config.sample_size * scale, 2 if xl else 1)
+    prediction_type = pipe.scheduler.config.get('prediction_type', 'epsilon')
+    return PipelineInfo(family, prediction_type, pipe.unet.config.sample_size * scale, len(dims), dims)
 
 # %% ../nbs/02_models.ipynb #44b957e2
 class ModelNotAvailableError(ValueError):
     "The requested model's weights are not available locally (or the spec is unknown)."
 
-BUILTIN_SPECS = ('tiny-random', 'tiny-random-xl', 'sd15-random', 'toy')
+BUILTIN_SPECS = ('tiny-random', 'tiny-random-xl', 'sd15-random', 'sdxl-random', 'toy')
 
 def _offline() -> bool:
     "Whether the Hugging Face Hub must not be contacted (`HF_HUB_OFFLINE`)."
@@ -177,14 +206,45 @@ def _sd15_random() -> StableDiffusionPipeline:
     "The SD-1.5-shaped pipeline, drawn from the global RNG (seeded by the caller)."
     tokenizer = make_clip_tokenizer(vocab_size=49408)
     text_encoder = CLIPTextModel(clip_text_config(tokenizer, 768, 12, 12, 3072, 768))
-    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8, block_out_channels=(320, 640, 1280, 1280),
-                                down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',), up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',) * 3)
+    unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768, attention_head_dim=8,
+                                block_out_channels=(320, 640, 1280, 1280),
+                                down_block_types=('CrossAttnDownBlock2D',) * 3 + ('DownBlock2D',),
+                                up_block_types=('UpBlock2D',) + ('CrossAttnUpBlock2D',) * 3)
     vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), latent_channels=4, layers_per_block=2, sample_size=512,
                         down_block_types=('DownEncoderBlock2D',) * 4, up_block_types=('UpDecoderBlock2D',) * 4)
     scheduler = PNDMScheduler(**SD_SCHEDULE, skip_prk_steps=True, set_alpha_to_one=False)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
     return pipe
+
+# %% ../nbs/02_models.ipynb #f3e747df
+SDXL_UNET = dict(sample_size=128, cross_attention_dim=2048, block_out_channels=(320, 640, 1280), layers_per_block=2,
+                 down_block_types=('DownBlock2D', 'CrossAttnDownBlock2D', 'CrossAttnDownBlock2D'),
+                 up_block_types=('CrossAttnUpBlock2D', 'CrossAttnUpBlock2D', 'UpBlock2D'),
+                 transformer_layers_per_block=(1, 2, 10), attention_head_dim=(5, 10, 20), use_linear_projection=True,
+                 addition_embed_type='text_time',
+                 addition_time_embed_dim=256, projection_class_embeddings_input_dim=2816)
+
+def sdxl_random_pipeline(seed: int = 0,
+                         device: str | torch.device | None = None,  # build the weights here ('meta': shapes only)
+                         ) -> StableDiffusionXLPipeline:
+    "SDXL-base-shaped pipeline with random (seeded) weights and two 49408-token tokenizers, built in code."
+    tokenizer, tokenizer_2 = make_clip_tokenizer(vocab_size=49408), make_clip_tokenizer(vocab_size=49408, pad_token='!')
+    with torch.random.fork_rng(devices=[]), torch.device(device or 'cpu'):
+        torch.manual_seed(seed)
+        models = _sdxl_random_models(tokenizer, tokenizer_2)
+    return StableDiffusionXLPipeline(**models, tokenizer=tokenizer, tokenizer_2=tokenizer_2,
+                                     scheduler=EulerDiscreteScheduler(**SD_SCHEDULE, timestep_spacing='leading'))
+
+def _sdxl_random_models(tokenizer: CLIPTokenizer, tokenizer_2: CLIPTokenizer) -> dict[str, Any]:
+    "The SDXL-shaped networks, drawn from the global RNG on the default device (both set by the caller)."
+    vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), latent_channels=4, layers_per_block=2,
+                        sample_size=1024, scaling_factor=0.13025, down_block_types=('DownEncoderBlock2D',) * 4,
+                        up_block_types=('UpDecoderBlock2D',) * 4)
+    return dict(vae=vae, unet=UNet2DConditionModel(**SDXL_UNET),
+                text_encoder=CLIPTextModel(clip_text_config(tokenizer, 768, 12, 12, 3072, 768)),
+                text_encoder_2=CLIPTextModelWithProjection(clip_text_config(tokenizer_2, 1280, 32, 20, 5120, 1280)))
 
 # %% ../nbs/02_models.ipynb #eba65fcd
 REMOVED_MODEL_IDS = {'runwayml/stable-diffusion-v1-5': 'stable-diffusion-v1-5/stable-diffusion-v1-5',
@@ -195,49 +255,61 @@ def _from_pretrained(spec: str, revision: str | None, dtype: torch.dtype | None)
     local = Path(spec).expanduser()
     is_path = local.exists() or spec.startswith(('.', '/', '~')) or spec.count('/') > 1
     if is_path and not (local / 'model_index.json').exists():
-        what = 'does not exist' if not local.exists() else 'has no model_index.json (save pipelines with `save_pretrained`)'
+        what = (
+            'does not exist'
+            if not local.exists()
+            else 'has no model_index.json (save pipelines with `save_pretrained`)'
+        )
         raise ModelNotAvailableError(f'model folder {spec!r} {what}')
     offline = _offline() and not is_path
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings('ignore', message='.*local_dir_use_symlinks.*')
-            config = DiffusionPipeline.load_config(str(local) if is_path else spec, revision=revision, local_files_only=offline)
+            config = DiffusionPipeline.load_config(str(local) if is_path else spec, revision=revision,
+                                                   local_files_only=offline)
         extra = {'safety_checker': None, 'requires_safety_checker': False} if 'safety_checker' in config else {}
         return DiffusionPipeline.from_pretrained(str(local) if is_path else spec, revision=revision, torch_dtype=dtype,
                                                  local_files_only=offline, **extra)
     except (OSError, ValueError) as e:
         if spec in REMOVED_MODEL_IDS:
-            raise ModelNotAvailableError(f'{spec!r} was removed from the Hub in 2024; use its mirror {REMOVED_MODEL_IDS[spec]!r}') from e
+            raise ModelNotAvailableError(
+                f'{spec!r} was removed from the Hub in 2024; use its mirror {REMOVED_MODEL_IDS[spec]!r}'
+            ) from e
         hint = ' (HF_HUB_OFFLINE=1: only the local cache was searched)' if offline else ''
-        raise ModelNotAvailableError(f'weights for {spec!r} were not found locally{hint}; get them with `huggingface-cli download {spec}`'
-                                     f' (or `hf download {spec}`) on a machine with internet, or pass a local folder saved with'
-                                     f' `save_pretrained`. Valid built-in specs: {", ".join(BUILTIN_SPECS)}. Cause: {type(e).__name__}') from e
+        raise ModelNotAvailableError(
+            f'weights for {spec!r} were not found locally{hint}; get them with `huggingface-cli download {spec}`'
+            f' (or `hf download {spec}`) on a machine with internet, or pass a local folder saved with'
+            f' `save_pretrained`. Valid built-in specs: {", ".join(BUILTIN_SPECS)}. Cause: {type(e).__name__}'
+        ) from e
 
 # %% ../nbs/02_models.ipynb #f533294c
 def _as_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     "A torch dtype from a dtype or its name ('float16', 'bf16', ...)."
     if dtype is None or isinstance(dtype, torch.dtype): return dtype
-    names = {'float32': torch.float32, 'fp32': torch.float32, 'float16': torch.float16, 'fp16': torch.float16, 'half': torch.float16,
-             'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16}
+    names = {'float32': torch.float32, 'fp32': torch.float32, 'float16': torch.float16, 'fp16': torch.float16,
+             'half': torch.float16, 'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16}
     if dtype not in names: raise ValueError(f'dtype={dtype!r} is not one of {", ".join(names)}')
     return names[dtype]
 
 def load_pipeline(spec: str, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None,
                   revision: str | None = None, scheduler: str | None = None, seed: int = 0) -> DiffusionPipeline:
-    "A diffusers pipeline from a Hub id, a local folder or a built-in spec (`tiny-random`, `tiny-random-xl`, `sd15-random`, `toy`)."
+    "A diffusers pipeline from a Hub id (SD 1.x/2.x or SDXL), a local folder or a built-in spec (`BUILTIN_SPECS`)."
     dtype = _as_dtype(dtype)
+    device = device if device is not None else ('cuda' if torch.cuda.is_available() else 'cpu')
     if spec in ('tiny-random', 'tiny-random-xl'): pipe = tiny_pipeline(seed, xl=spec.endswith('xl'))
     elif spec == 'sd15-random': pipe = sd15_random_pipeline(seed)
+    elif spec == 'sdxl-random': pipe = sdxl_random_pipeline(seed, device)
     elif spec == 'toy':
-        if not (toy_model_dir() / 'model_index.json').exists(): raise ModelNotAvailableError('toy weights not built; run `dpti toy pretrain`')
+        if not (toy_model_dir() / 'model_index.json').exists():
+            raise ModelNotAvailableError('toy weights not built; run `dpti toy pretrain`')
         pipe = _from_pretrained(str(toy_model_dir()), revision, dtype)
     elif '/' in spec or Path(spec).expanduser().exists(): pipe = _from_pretrained(spec, revision, dtype)
     else: raise ModelNotAvailableError(f'unknown model spec {spec!r}: use a Hub id (owner/name), a local folder, or one of {", ".join(BUILTIN_SPECS)}')
     if scheduler is not None:
-        if scheduler not in SCHEDULERS: raise ValueError(f'scheduler={scheduler!r} is not one of {", ".join(SCHEDULERS)}')
+        if scheduler not in SCHEDULERS:
+            raise ValueError(f'scheduler={scheduler!r} is not one of {", ".join(SCHEDULERS)}')
         pipe.scheduler = SCHEDULERS[scheduler].from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
-    device = device if device is not None else ('cuda' if torch.cuda.is_available() else 'cpu')
     return pipe.to(device, dtype) if dtype is not None else pipe.to(device)
 
 # %% ../nbs/02_models.ipynb #96c60e26
@@ -251,13 +323,6 @@ class PlaceholderInfo:
     tokens: list[str]
     token_ids: list[list[int]]        # one list per text encoder
     init_embeds: list[torch.Tensor]   # one [k, d] tensor per text encoder
-
-def text_encoder_pairs(pipe_or_pair: Any) -> list[tuple[Any, Any]]:
-    "The (tokenizer, text_encoder) pairs of a pipeline (SDXL: two), or `[pair]` for a pair."
-    if isinstance(pipe_or_pair, (tuple, list)): return [tuple(pipe_or_pair)]
-    pairs = [(pipe_or_pair.tokenizer, pipe_or_pair.text_encoder)]
-    if getattr(pipe_or_pair, 'text_encoder_2', None) is not None: pairs.append((pipe_or_pair.tokenizer_2, pipe_or_pair.text_encoder_2))
-    return pairs
 
 def placeholder_tokens(placeholder_token: str, num_vectors: int = 1) -> list[str]:
     "The k token names of a placeholder, as diffusers names them: `<s>`, `<s>_1`, ..."
@@ -284,21 +349,54 @@ def _initializer_embedding(tokenizer: Any, text_encoder: Any, initializer_token:
     return get_token_embeddings(text_encoder, ids).float().mean(0)
 
 def add_placeholder_tokens(pipe_or_pair: Any, placeholder_token: str, num_vectors: int = 1,
-                           initializer_token: str = 'style') -> PlaceholderInfo:
+                           initializer_token: str = 'style',
+                           reuse: bool = False,  # tokens an earlier call added (to every tokenizer): reset, not refuse
+                           ) -> PlaceholderInfo:
     "Add `num_vectors` tokens for `placeholder_token` to every text encoder, initialised from `initializer_token`."
     tokens, pairs = placeholder_tokens(placeholder_token, num_vectors), text_encoder_pairs(pipe_or_pair)
-    for tokenizer, _ in pairs:
-        taken = [t for t in tokens if t in tokenizer.get_vocab() or t + '</w>' in tokenizer.get_vocab()]  # CLIP words end in </w>
-        if taken: raise PlaceholderExistsError(f'placeholder_token {taken[0]!r} is already in the vocabulary; choose a new word such as "<my-style>"')
+    added = reuse and all(t in tokenizer.get_added_vocab() for tokenizer, _ in pairs for t in tokens)
+    for tokenizer, _ in pairs if not added else []:
+        # CLIP words end in </w>
+        taken = [t for t in tokens if t in tokenizer.get_vocab() or t + '</w>' in tokenizer.get_vocab()]
+        if taken:
+            raise PlaceholderExistsError(
+                f'placeholder_token {taken[0]!r} is already in the vocabulary; choose a new word such as "<my-style>"'
+            )
     ids, inits = [], []
     for tokenizer, text_encoder in pairs:
         init = _initializer_embedding(tokenizer, text_encoder, initializer_token)
-        tokenizer.add_tokens(tokens)
+        if not added: tokenizer.add_tokens(tokens)
         token_ids = tokenizer.convert_tokens_to_ids(tokens)
-        text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
+        if not added: text_encoder.resize_token_embeddings(len(tokenizer), mean_resizing=False)
         set_token_embeddings(text_encoder, token_ids, init.expand(num_vectors, -1))
         ids.append(token_ids); inits.append(get_token_embeddings(text_encoder, token_ids))
     return PlaceholderInfo(placeholder_token, tokens, ids, inits)
+
+# %% ../nbs/02_models.ipynb #fc85f177
+def split_embedding(embedding: torch.Tensor, dims: Sequence[int]) -> list[torch.Tensor]:
+    "The text encoders' parts [..., k, d_e] of a joint embedding [..., k, sum(dims)]."
+    if embedding.shape[-1] != sum(dims):
+        raise ValueError(f'the embedding is {embedding.shape[-1]} wide but the text encoders are {tuple(dims)}'
+                         f' (sum {sum(dims)})')
+    return list(embedding.split(list(dims), dim=-1))
+
+# %% ../nbs/02_models.ipynb #a9e1d00c
+def ids_per_encoder(token_ids: Sequence[int] | Sequence[Sequence[int]], num_encoders: int) -> list[list[int]]:
+    "One list of token ids per text encoder; a flat list (SD 1.x/2.x code) is the only encoder's."
+    scalar = lambda i: isinstance(i, (int, np.integer)) or (torch.is_tensor(i) and i.ndim == 0)
+    flat = len(token_ids) > 0 and all(map(scalar, token_ids))
+    ids = [[int(i) for i in token_ids]] if flat else [[int(i) for i in e] for e in token_ids]
+    if len(ids) != num_encoders:
+        raise ValueError(f'{len(ids)} list(s) of token ids for {num_encoders} text encoder(s); pass one per encoder')
+    return ids
+
+# %% ../nbs/02_models.ipynb #f4cc2638
+def set_placeholder_embeddings(pipe: Any, token_ids: Sequence[Sequence[int]], embedding: torch.Tensor) -> None:
+    "Write a joint embedding [k, sum of widths] into the placeholder rows `token_ids` (one list per text encoder)."
+    pairs = text_encoder_pairs(pipe)
+    parts = split_embedding(embedding, encoder_dims(pipe))
+    for (_, text_encoder), ids, part in zip(pairs, ids_per_encoder(token_ids, len(pairs)), parts):
+        set_token_embeddings(text_encoder, ids, part)
 
 # %% ../nbs/02_models.ipynb #1e13817f
 class EmbeddingFileError(ValueError):
@@ -314,37 +412,59 @@ def _embeddings_path(path: str | Path) -> Path:
 
 
 # %% ../nbs/02_models.ipynb #6751e190
-def _file_tensors(embeddings: Mapping[str, torch.Tensor | Sequence[torch.Tensor]]) -> tuple[str, dict[str, torch.Tensor]]:
+def _file_tensors(embeddings: Mapping[str, torch.Tensor | Sequence[torch.Tensor]],
+                  encoder_dims: Sequence[int] | None = None) -> tuple[str, dict[str, torch.Tensor]]:
     "The placeholder token and the tensors to store: `{token: t}` for SD, `{'clip_l': t1, 'clip_g': t2}` for SDXL."
-    if len(embeddings) != 1: raise EmbeddingFileError(f'one placeholder token per file (diffusers loads one); got {len(embeddings)}: {list(embeddings)}')
+    if len(embeddings) != 1:
+        raise EmbeddingFileError(
+            f'one placeholder token per file (diffusers loads one); got {len(embeddings)}: {list(embeddings)}'
+        )
     token, value = next(iter(embeddings.items()))
-    values = [value] if isinstance(value, torch.Tensor) else list(value)
+    if isinstance(value, torch.Tensor): values = split_embedding(value, encoder_dims) if encoder_dims else [value]
+    else: values = list(value)
     if len(values) not in (1, 2) or any(v.ndim != 2 for v in values):
-        raise EmbeddingFileError(f'embeddings[{token!r}] must be a tensor [k, d] or a pair of them (SDXL); got {[tuple(v.shape) for v in values]}')
+        raise EmbeddingFileError(
+            f'embeddings[{token!r}] must be a tensor [k, d] or a pair of them (SDXL); got {[tuple(v.shape) for v in values]}'
+        )
     values = [v.detach().to('cpu', torch.float32).contiguous() for v in values]
     return token, ({token: values[0]} if len(values) == 1 else dict(zip(SDXL_KEYS, values)))
 
 def _metadata(token: str, tensors: dict[str, torch.Tensor], report: Any) -> dict[str, str]:
     "safetensors metadata: dpti's format fields plus the report's `to_metadata()` (values as strings)."
-    meta = {'format': 'pt', 'dpti.format': '1', 'dpti.placeholder_token': token, 'dpti.num_vectors': str(next(iter(tensors.values())).shape[0])}
-    for k, v in (report.to_metadata() if report is not None else {}).items(): meta[str(k)] = v if isinstance(v, str) else json.dumps(v)
+    meta = {'format': 'pt', 'dpti.format': '1', 'dpti.placeholder_token': token,
+            'dpti.num_vectors': str(next(iter(tensors.values())).shape[0])}
+    for k, v in (report.to_metadata() if report is not None else {}).items():
+        meta[str(k)] = v if isinstance(v, str) else json.dumps(v)
     return meta
 
 # %% ../nbs/02_models.ipynb #a3ce05af
-def save_embeddings(path: str | Path, embeddings: Mapping[str, torch.Tensor | Sequence[torch.Tensor]], report: Any = None,
-                    a1111: bool = False, overwrite: bool = False) -> Path:
-    "Write `{token: tensor[k, d]}` (SDXL: `{token: (clip_l, clip_g)}`) as diffusers' `learned_embeds.safetensors`; returns its path."
+def save_embeddings(
+    path: str | Path,
+    embeddings: Mapping[str, torch.Tensor | Sequence[torch.Tensor]],
+    report: Any = None,
+    a1111: bool = False,
+    overwrite: bool = False,
+    encoder_dims: Sequence[int] | None = None,  # `pipeline_info(pipe).encoder_dims`: split a joint one
+) -> Path:
+    "Write `{token: tensor[k, d]}` (SDXL: `{token: (clip_l, clip_g)}` or joint) as `learned_embeds.safetensors`."
     target = _embeddings_path(path)
-    if target.suffix != '.safetensors': raise EmbeddingFileError(f'path {str(path)!r} must be a folder or a .safetensors file')
-    token, tensors = _file_tensors(embeddings)
-    if a1111 and len(tensors) == 2: raise EmbeddingFileError('a1111=True is for SD 1.x/2.x; A1111 reads SDXL embeddings from the .safetensors file')
-    targets = [target] + ([target.parent / REPORT_NAME] if report is not None else []) + ([target.with_suffix('.pt')] if a1111 else [])
-    if not overwrite and (existing := [str(t) for t in targets if t.exists()]): raise EmbeddingFileError(f'{existing[0]} exists; pass overwrite=True to replace it')
+    if target.suffix != '.safetensors':
+        raise EmbeddingFileError(f'path {str(path)!r} must be a folder or a .safetensors file')
+    token, tensors = _file_tensors(embeddings, encoder_dims)
+    if a1111 and len(tensors) == 2:
+        raise EmbeddingFileError('a1111=True is for SD 1.x/2.x; A1111 reads SDXL embeddings from the .safetensors file')
+    targets = (
+        [target]
+        + ([target.parent / REPORT_NAME] if report is not None else [])
+        + ([target.with_suffix('.pt')] if a1111 else [])
+    )
+    if not overwrite and (existing := [str(t) for t in targets if t.exists()]):
+        raise EmbeddingFileError(f'{existing[0]} exists; pass overwrite=True to replace it')
     atomic_write(target, lambda tmp: save_file(tensors, tmp, metadata=_metadata(token, tensors, report)))
     if report is not None: report.save(target.parent / REPORT_NAME)
     if a1111:
-        a1111_state = {'string_to_token': {'*': 265}, 'string_to_param': {'*': tensors[token]}, 'name': token, 'step': 0,
-                       'sd_checkpoint': None, 'sd_checkpoint_name': None}
+        a1111_state = {'string_to_token': {'*': 265}, 'string_to_param': {'*': tensors[token]}, 'name': token,
+                       'step': 0, 'sd_checkpoint': None, 'sd_checkpoint_name': None}
         atomic_write(target.with_suffix('.pt'), lambda tmp: torch.save(a1111_state, tmp))
     return target
 
@@ -354,7 +474,8 @@ def load_embeddings(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
     path = _embeddings_path(path)
     if not path.exists(): raise EmbeddingFileError(f'embedding file {str(path)!r} does not exist')
     if path.suffix == '.safetensors':
-        with safe_open(path, framework='pt') as f: return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
+        with safe_open(path, framework='pt') as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata() or {})
     try: state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: raise EmbeddingFileError(f'{path} is not a plain tensor file (refusing to unpickle it): {type(e).__name__}') from e
     if isinstance(state, dict) and 'string_to_param' in state:
@@ -364,12 +485,16 @@ def load_embeddings(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str
 
 # %% ../nbs/02_models.ipynb #70c808d1
 def load_embeddings_into(pipe: DiffusionPipeline, path: str | Path, token: str | None = None) -> str:
-    "Load an embedding file into `pipe` with diffusers' `load_textual_inversion` (both encoders for SDXL); returns the token."
+    """Load an embedding file into `pipe` with diffusers' `load_textual_inversion` (both encoders for SDXL); returns the
+    token."""
     tensors, meta = load_embeddings(path)
     token = token or meta.get('dpti.placeholder_token') or next(iter(tensors))
     pairs = text_encoder_pairs(pipe)
     values = [tensors[k] for k in SDXL_KEYS] if set(SDXL_KEYS) <= set(tensors) else list(tensors.values())[:1]
-    if len(values) != len(pairs): raise EmbeddingFileError(f'{path} has {len(values)} encoder tensor(s) but the pipeline has {len(pairs)} text encoder(s)')
+    if len(values) != len(pairs):
+        raise EmbeddingFileError(
+            f'{path} has {len(values)} encoder tensor(s) but the pipeline has {len(pairs)} text encoder(s)'
+        )
     for value, (tokenizer, text_encoder) in zip(values, pairs):
         pipe.load_textual_inversion(value, token=token, tokenizer=tokenizer, text_encoder=text_encoder)
     return token

@@ -64,7 +64,8 @@ def check_privacy_args(epsilon=None, delta=None, n=None, m=None, sample_rate=Non
         raise PrivacyError(f"noise_multiplier={noise_multiplier} must be > 0")
     if delta is not None and n is not None and delta >= 1 / n:
         msg = f"delta={delta} is not below 1/n={1/n:.3g}, which permits publishing an image outright"
-        if not allow_large_delta: raise PrivacyError(msg + "; lower delta or pass allow_large_delta=True (--allow-large-delta)")
+        if not allow_large_delta:
+            raise PrivacyError(msg + "; lower delta or pass allow_large_delta=True (--allow-large-delta)")
         warnings.warn(msg, stacklevel=2)
 
 # %% ../nbs/00_privacy.ipynb #17e92f14
@@ -85,7 +86,8 @@ def clip_per_sample(per_example_grads: Tensor, max_norm: float) -> Tensor:
     return torch.nan_to_num(clipped, nan=0.0, posinf=0.0, neginf=0.0).to(per_example_grads.dtype)
 
 # %% ../nbs/00_privacy.ipynb #366fc65b
-def gaussian_noise(shape: Sequence[int], std: float, rng: PrivacyRNG | None = None, dtype: torch.dtype = torch.float32) -> Tensor:
+def gaussian_noise(shape: Sequence[int], std: float, rng: PrivacyRNG | None = None,
+                   dtype: torch.dtype = torch.float32) -> Tensor:
     "Draw `N(0, std²)` noise of `shape` from `rng` (default: a fresh OS-CSPRNG `PrivacyRNG`)."
     std = _number('std', std)
     if std < 0: raise PrivacyError(f"std={std} must be >= 0")
@@ -105,7 +107,8 @@ def _check_accountant(accountant: str, allowed: Sequence[str]) -> str:
     if accountant not in allowed: raise PrivacyError(f"accountant={accountant!r} is not one of {', '.join(allowed)}")
     return accountant
 
-def dpsgd_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float, accountant: str = 'prv') -> float:
+def dpsgd_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
+                  accountant: str = 'prv') -> float:
     "ε of DP-SGD (Poisson rate `sample_rate`, noise multiplier, `steps`) at `delta`, add/remove adjacency."
     check_privacy_args(delta=delta, sample_rate=sample_rate, steps=steps, noise_multiplier=noise_multiplier)
     _check_accountant(accountant, DPSGD_ACCOUNTANTS)
@@ -132,14 +135,18 @@ def calibrate_noise_multiplier(epsilon_of: Callable[[float], float], target_epsi
     def eps(s):
         if s not in cache: cache[s] = epsilon_of(s)
         if not cache[s] > 0:
-            raise PrivacyError(f"target_epsilon={target_epsilon} is unreachable{what}: the accountant returns epsilon={cache[s]} at noise multiplier {s:.3g}, "
-                               "below its numerical resolution; raise target_epsilon")
+            raise PrivacyError(
+                f"target_epsilon={target_epsilon} is unreachable{what}: the accountant returns epsilon={cache[s]} at noise multiplier {s:.3g}, "
+                "below its numerical resolution; raise target_epsilon"
+            )
         return cache[s]
     hi = start
     while eps(hi) > target_epsilon:
         hi *= factor
         if hi > MAX_NOISE_MULTIPLIER:
-            raise PrivacyError(f"target_epsilon={target_epsilon} is unreachable{what}: the noise multiplier would have to exceed {MAX_NOISE_MULTIPLIER:g}; raise target_epsilon or delta, or lower steps/sample_rate")
+            raise PrivacyError(
+                f"target_epsilon={target_epsilon} is unreachable{what}: the noise multiplier would have to exceed {MAX_NOISE_MULTIPLIER:g}; raise target_epsilon or delta, or lower steps/sample_rate"
+            )
     lo = hi / factor
     while eps(lo) <= target_epsilon:
         hi, lo = lo, lo / factor
@@ -156,7 +163,8 @@ def calibrate_noise_multiplier(epsilon_of: Callable[[float], float], target_epsi
         else: lo = s
     return hi
 
-def noise_multiplier_for(target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str = 'prv') -> float:
+def noise_multiplier_for(target_epsilon: float, delta: float, sample_rate: float, steps: int,
+                         accountant: str = 'prv') -> float:
     "Noise multiplier σ whose DP-SGD ε is within 1 % below `target_epsilon` at `delta`."
     check_privacy_args(epsilon=target_epsilon, delta=delta, sample_rate=sample_rate, steps=steps)
     _check_accountant(accountant, DPSGD_ACCOUNTANTS)
@@ -187,38 +195,52 @@ def dpagg_sensitivity(norm: float, m: int, sampling: str = 'without-replacement'
     if _number('norm', norm) <= 0: raise PrivacyError(f"norm={norm} must be > 0")
     check_privacy_args(n=n, m=m)
     if _check_sampling(sampling) == 'without-replacement': return 2 * float(norm) / m
-    if n is None: raise PrivacyError("n is required for sampling='poisson' (the release divides by the expected count q*n)")
+    if n is None:
+        raise PrivacyError("n is required for sampling='poisson' (the release divides by the expected count q*n)")
     return float(norm) / ((m / n) * n)
 
 def classical_gaussian_sigma(epsilon: float, delta: float, sensitivity: float) -> float:
     "Noise std `Δ·√(2 ln(1.25/δ))/ε` of the classical Gaussian mechanism; valid only for ε < 1."
     check_privacy_args(epsilon=epsilon, delta=delta)
-    if epsilon >= 1: raise PrivacyError(f"epsilon={epsilon}: the classical Gaussian bound is only valid for epsilon < 1; use accountant='rdp'")
+    if epsilon >= 1:
+        raise PrivacyError(
+            f"epsilon={epsilon}: the classical Gaussian bound is only valid for epsilon < 1; use accountant='rdp'"
+        )
     if _number('sensitivity', sensitivity) <= 0: raise PrivacyError(f"sensitivity={sensitivity} must be > 0")
     return sensitivity * math.sqrt(2 * math.log(1.25 / delta)) / epsilon
 
 # %% ../nbs/00_privacy.ipynb #357903c2
-def dpagg_event(noise_multiplier: float, n: int, m: int, sampling: str = 'without-replacement') -> dp_accounting.DpEvent:
+def dpagg_event(noise_multiplier: float, n: int, m: int,
+                sampling: str = 'without-replacement') -> dp_accounting.DpEvent:
     "The dp-accounting event of one DPAgg release."
     gauss = dp_accounting.GaussianDpEvent(float(noise_multiplier))
-    if _check_sampling(sampling) == 'without-replacement': return dp_accounting.SampledWithoutReplacementDpEvent(int(n), int(m), gauss)
+    if _check_sampling(sampling) == 'without-replacement':
+        return dp_accounting.SampledWithoutReplacementDpEvent(int(n), int(m), gauss)
     return dp_accounting.PoissonSampledDpEvent(m / n, gauss)
 
 def _check_dpagg_pair(sampling: str, accountant: str) -> None:
     if sampling == 'without-replacement' and accountant not in ('profile', 'rdp', 'classical'):
-        raise PrivacyError(f"accountant={accountant!r} does not support sampling without replacement (replace-one) in dp-accounting {_version('dp-accounting')}; use accountant='profile' or sampling='poisson'")
+        raise PrivacyError(
+            f"accountant={accountant!r} does not support sampling without replacement (replace-one) in dp-accounting {_version('dp-accounting')}; use accountant='profile' or sampling='poisson'"
+        )
     if sampling == 'poisson' and accountant == 'profile':
-        raise PrivacyError("accountant='profile' is the exact accountant of sampling without replacement; use accountant='pld' for sampling='poisson'")
+        raise PrivacyError(
+            "accountant='profile' is the exact accountant of sampling without replacement; use accountant='pld' for sampling='poisson'"
+        )
 
 def dpagg_epsilon(noise_multiplier: float, n: int, m: int, delta: float, sampling: str = 'without-replacement',
                   accountant: str | None = None, allow_large_delta: bool = False) -> float:
-    "ε at `delta` of one DPAgg release with noise multiplier σ = noise std / sensitivity (default: the tightest accountant)."
+    """ε at `delta` of one DPAgg release with noise multiplier σ = noise std / sensitivity (default: the tightest
+    accountant)."""
     check_privacy_args(delta=delta, n=n, m=m, noise_multiplier=noise_multiplier, allow_large_delta=allow_large_delta)
     accountant = accountant or default_dpagg_accountant(sampling)
     _check_accountant(accountant, DPAGG_ACCOUNTANTS); _check_sampling(sampling)
     if accountant == 'classical':
         eps = math.sqrt(2 * math.log(1.25 / delta)) / noise_multiplier
-        if eps >= 1: raise PrivacyError(f"noise_multiplier={noise_multiplier}: the classical Gaussian bound gives epsilon={eps:.3g} >= 1, where it is not valid; use accountant='rdp'")
+        if eps >= 1:
+            raise PrivacyError(
+                f"noise_multiplier={noise_multiplier}: the classical Gaussian bound gives epsilon={eps:.3g} >= 1, where it is not valid; use accountant='rdp'"
+            )
         return eps
     _check_dpagg_pair(sampling, accountant)
     if accountant == 'profile': return wor_gaussian_epsilon(noise_multiplier, n, m, delta)
@@ -239,8 +261,9 @@ def _version(dist: str) -> str | None:
     except metadata.PackageNotFoundError: return None
 
 # %% ../nbs/00_privacy.ipynb #8970462b
-def dpagg_noise_multiplier_for(target_epsilon: float, delta: float, n: int, m: int, sampling: str = 'without-replacement',
-                               accountant: str | None = None, allow_large_delta: bool = False) -> float:
+def dpagg_noise_multiplier_for(target_epsilon: float, delta: float, n: int, m: int,
+                               sampling: str = 'without-replacement', accountant: str | None = None,
+                               allow_large_delta: bool = False) -> float:
     "Noise multiplier σ (noise std / sensitivity) whose DPAgg ε is within 1 % below `target_epsilon`."
     check_privacy_args(epsilon=target_epsilon, delta=delta, n=n, m=m, allow_large_delta=allow_large_delta)
     accountant = accountant or default_dpagg_accountant(sampling)
@@ -267,8 +290,10 @@ class DPSGDConfig:
     accountant: str = 'prv'
 
     def __post_init__(self):
-        check_privacy_args(delta=self.delta, sample_rate=self.sample_rate, steps=self.steps, noise_multiplier=self.noise_multiplier)
-        if _number('max_grad_norm', self.max_grad_norm) <= 0: raise PrivacyError(f"max_grad_norm={self.max_grad_norm} must be > 0")
+        check_privacy_args(delta=self.delta, sample_rate=self.sample_rate, steps=self.steps,
+                           noise_multiplier=self.noise_multiplier)
+        if _number('max_grad_norm', self.max_grad_norm) <= 0:
+            raise PrivacyError(f"max_grad_norm={self.max_grad_norm} must be > 0")
         _check_accountant(self.accountant, DPSGD_ACCOUNTANTS)
 
     @cached_property
@@ -286,12 +311,15 @@ class DPSGDConfig:
         sigma = noise_multiplier_for(target_epsilon, delta, sample_rate, steps, accountant)
         return cls(sigma, sample_rate, steps, delta, max_grad_norm, accountant)
 
-    def report(self, seed: int | None = None, n: int | None = None, allow_large_delta: bool = False, **extra) -> PrivacyReport:
+    def report(self, seed: int | None = None, n: int | None = None, allow_large_delta: bool = False,
+               **extra) -> PrivacyReport:
         "The `PrivacyReport` of a DP-TI run with this config on `n` images."
         check_privacy_args(delta=self.delta, n=n, allow_large_delta=allow_large_delta)
-        return PrivacyReport(method='dp-ti', epsilon=self.epsilon, delta=self.delta, adjacency='add-remove', accountant=self.accountant,
-                             n=n, sample_rate=self.sample_rate, m=None, noise_multiplier=self.noise_multiplier, noise_std=self.noise_std,
-                             sensitivity=self.sensitivity, max_grad_norm=self.max_grad_norm, norm=None, steps=self.steps, seed=seed, **extra)
+        return PrivacyReport(method='dp-ti', epsilon=self.epsilon, delta=self.delta, adjacency='add-remove',
+                             accountant=self.accountant, n=n, sample_rate=self.sample_rate, m=None,
+                             noise_multiplier=self.noise_multiplier, noise_std=self.noise_std,
+                             sensitivity=self.sensitivity, max_grad_norm=self.max_grad_norm, norm=None,
+                             steps=self.steps, seed=seed, **extra)
 
 @dataclass(frozen=True)
 class DPAggConfig:
@@ -306,14 +334,17 @@ class DPAggConfig:
     allow_large_delta: bool = field(default=False, repr=False, compare=False)
 
     def __post_init__(self):
-        check_privacy_args(delta=self.delta, n=self.n, m=self.m, noise_multiplier=self.noise_multiplier, allow_large_delta=self.allow_large_delta)
+        check_privacy_args(delta=self.delta, n=self.n, m=self.m, noise_multiplier=self.noise_multiplier,
+                           allow_large_delta=self.allow_large_delta)
         if self.accountant is None: object.__setattr__(self, 'accountant', default_dpagg_accountant(self.sampling))
-        _check_accountant(self.accountant, DPAGG_ACCOUNTANTS); _check_dpagg_pair(_check_sampling(self.sampling), self.accountant)
+        _check_accountant(self.accountant, DPAGG_ACCOUNTANTS)
+        _check_dpagg_pair(_check_sampling(self.sampling), self.accountant)
         self.sensitivity  # validates norm
 
     @cached_property
     def epsilon(self) -> float:
-        return dpagg_epsilon(self.noise_multiplier, self.n, self.m, self.delta, self.sampling, self.accountant, allow_large_delta=True)
+        return dpagg_epsilon(self.noise_multiplier, self.n, self.m, self.delta, self.sampling, self.accountant,
+                             allow_large_delta=True)
     @property
     def sensitivity(self) -> float: return dpagg_sensitivity(self.norm, self.m, self.sampling, self.n)
     @property
@@ -324,17 +355,20 @@ class DPAggConfig:
     def sample_rate(self) -> float | None: return self.m / self.n if self.sampling == 'poisson' else None
 
     @classmethod
-    def for_epsilon(cls, target_epsilon: float, delta: float, n: int, m: int, norm: float, sampling: str = 'without-replacement',
-                    accountant: str | None = None, allow_large_delta: bool = False) -> DPAggConfig:
+    def for_epsilon(cls, target_epsilon: float, delta: float, n: int, m: int, norm: float,
+                    sampling: str = 'without-replacement', accountant: str | None = None,
+                    allow_large_delta: bool = False) -> DPAggConfig:
         "The config whose noise multiplier meets `target_epsilon` (within 1 % below)."
         sigma = dpagg_noise_multiplier_for(target_epsilon, delta, n, m, sampling, accountant, allow_large_delta)
         return cls(n, m, norm, sigma, delta, sampling, accountant, allow_large_delta)
 
     def report(self, seed: int | None = None, **extra) -> PrivacyReport:
         "The `PrivacyReport` of a DPAgg-TI release with this config."
-        return PrivacyReport(method='dpagg-ti', epsilon=self.epsilon, delta=self.delta, adjacency=self.adjacency, accountant=self.accountant,
-                             n=self.n, sample_rate=self.sample_rate, m=self.m, noise_multiplier=self.noise_multiplier, noise_std=self.noise_std,
-                             sensitivity=self.sensitivity, max_grad_norm=None, norm=self.norm, steps=1, seed=seed, **extra)
+        return PrivacyReport(method='dpagg-ti', epsilon=self.epsilon, delta=self.delta, adjacency=self.adjacency,
+                             accountant=self.accountant, n=self.n, sample_rate=self.sample_rate, m=self.m,
+                             noise_multiplier=self.noise_multiplier, noise_std=self.noise_std,
+                             sensitivity=self.sensitivity, max_grad_norm=None, norm=self.norm, steps=1, seed=seed,
+                             **extra)
 
 # %% ../nbs/00_privacy.ipynb #4b86362e
 REPORT_FILENAME = 'privacy_report.json'
@@ -371,8 +405,10 @@ class PrivacyReport:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.method not in ('dp-ti', 'dpagg-ti'): raise PrivacyError(f"method={self.method!r} is not one of dp-ti, dpagg-ti")
-        if self.adjacency not in ('add-remove', 'replace-one'): raise PrivacyError(f"adjacency={self.adjacency!r} is not one of add-remove, replace-one")
+        if self.method not in ('dp-ti', 'dpagg-ti'):
+            raise PrivacyError(f"method={self.method!r} is not one of dp-ti, dpagg-ti")
+        if self.adjacency not in ('add-remove', 'replace-one'):
+            raise PrivacyError(f"adjacency={self.adjacency!r} is not one of add-remove, replace-one")
         if self.private != (self.privacy_randomness == 'os-csprng'):
             raise PrivacyError(f"private={self.private} contradicts privacy_randomness={self.privacy_randomness!r}")
 
@@ -382,8 +418,10 @@ class PrivacyReport:
     @classmethod
     def from_dict(cls, d: dict) -> PrivacyReport:
         names = {f.name for f in dataclasses.fields(cls)}
-        if unknown := set(d) - names: raise PrivacyError(f"privacy report has unknown keys {sorted(unknown)}; was it written by a newer dpti?")
-        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        if unknown := set(d) - names:
+            raise PrivacyError(f"privacy report has unknown keys {sorted(unknown)}; was it written by a newer dpti?")
+        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+                    and f.default_factory is dataclasses.MISSING}
         if missing := required - set(d): raise PrivacyError(f"privacy report is missing keys {sorted(missing)}")
         return cls(**d)
     @classmethod
@@ -391,12 +429,18 @@ class PrivacyReport:
 
     @property
     def sampling(self) -> str | None:
-        return None if self.method == 'dp-ti' else ('without-replacement' if self.adjacency == 'replace-one' else 'poisson')
+        return (
+            None
+            if self.method == 'dp-ti'
+            else ('without-replacement' if self.adjacency == 'replace-one' else 'poisson')
+        )
 
     def rederive_epsilon(self) -> float:
         "ε recomputed from the stored numbers with the stored accountant."
-        if self.method == 'dp-ti': return dpsgd_epsilon(self.noise_multiplier, self.sample_rate, self.steps, self.delta, self.accountant)
-        return dpagg_epsilon(self.noise_multiplier, self.n, self.m, self.delta, self.sampling, self.accountant, allow_large_delta=True)
+        if self.method == 'dp-ti':
+            return dpsgd_epsilon(self.noise_multiplier, self.sample_rate, self.steps, self.delta, self.accountant)
+        return dpagg_epsilon(self.noise_multiplier, self.n, self.m, self.delta, self.sampling, self.accountant,
+                             allow_large_delta=True)
 
     def to_event(self) -> dp_accounting.DpEvent:
         "The dp-accounting event this report describes."
@@ -422,7 +466,8 @@ class PrivacyReport:
                 'dpti.epsilon': repr(self.epsilon), 'dpti.delta': repr(self.delta)}
     @classmethod
     def from_metadata(cls, metadata: dict[str, str]) -> PrivacyReport:
-        if METADATA_KEY not in metadata: raise PrivacyError(f"metadata has no {METADATA_KEY!r} entry; this file carries no dpti privacy report")
+        if METADATA_KEY not in metadata:
+            raise PrivacyError(f"metadata has no {METADATA_KEY!r} entry; this file carries no dpti privacy report")
         return cls.from_json(metadata[METADATA_KEY])
 
 
@@ -431,9 +476,11 @@ PLD_GRID = 1e-3    # privacy-loss grid of the ledger's PLDs: coarser is pessimis
 
 def release_pld(report: PrivacyReport) -> dpa_pld.privacy_loss_distribution.PrivacyLossDistribution:
     "A pessimistic PLD of one release under its own adjacency (replace-one DPAgg: the symmetric dominating pair)."
-    if report.method == 'dpagg-ti' and report.adjacency == 'replace-one': return wor_gaussian_pld(report.noise_multiplier, report.n, report.m, PLD_GRID)
+    if report.method == 'dpagg-ti' and report.adjacency == 'replace-one':
+        return wor_gaussian_pld(report.noise_multiplier, report.n, report.m, PLD_GRID)
     q = report.sample_rate if report.sample_rate is not None else report.m / report.n
-    pld = dpa_pld.privacy_loss_distribution.from_gaussian_mechanism(report.noise_multiplier, sampling_prob=q, value_discretization_interval=PLD_GRID)
+    pld = dpa_pld.privacy_loss_distribution.from_gaussian_mechanism(report.noise_multiplier, sampling_prob=q,
+                                                                    value_discretization_interval=PLD_GRID)
     return pld.self_compose(report.steps) if report.steps > 1 else pld
 
 def compose_reports(reports: Sequence[PrivacyReport], delta: float, accountant: str = 'pld') -> dict:
@@ -480,13 +527,15 @@ def ledger_key(root: str | os.PathLike,  # the ledger's folder
     if text is None: return None
     try: key = bytes.fromhex(text)
     except ValueError: key = b''
-    if len(key) != 32: raise PrivacyError(f"{where} is not a ledger key: it must be 64 hexadecimal digits (secrets.token_hex(32))")
+    if len(key) != 32:
+        raise PrivacyError(f"{where} is not a ledger key: it must be 64 hexadecimal digits (secrets.token_hex(32))")
     return key
 
 # %% ../nbs/00_privacy.ipynb #59951628
 @dataclass
 class PrivacyLedger:
-    "Every private release with the records it could have used (as keyed pseudonyms); each record's ε composed over its releases."
+    """Every private release with the records it could have used (as keyed pseudonyms); each record's ε composed over
+    its releases."""
     path: Path
     releases: list[dict] = field(default_factory=list)
     key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
@@ -499,9 +548,12 @@ class PrivacyLedger:
         if not path.exists(): return cls(path, [], *[k for k in [ledger_key(root)] if k])
         data = json.loads(path.read_text())
         if data.get('version') not in (1, LEDGER_VERSION):
-            raise PrivacyError(f"{path} is not a dpti ledger (version {LEDGER_VERSION}); move it away or pass another ledger folder")
+            raise PrivacyError(
+                f"{path} is not a dpti ledger (version {LEDGER_VERSION}); move it away or pass another ledger folder"
+            )
         key = ledger_key(root, create=data['version'] == 1)
-        if key is None: raise PrivacyError(f"{path} has no key: restore {root / LEDGER_KEY_FILENAME} or set DPTI_LEDGER_KEY")
+        if key is None:
+            raise PrivacyError(f"{path} has no key: restore {root / LEDGER_KEY_FILENAME} or set DPTI_LEDGER_KEY")
         ledger = cls(path, data['releases'], key)
         if data['version'] == 1:
             ledger.releases = [dict(r, records=sorted(set(ledger.pseudonyms(r['records'])))) for r in ledger.releases]
@@ -535,12 +587,14 @@ class PrivacyLedger:
     @staticmethod
     def _worst(per: dict[str, dict]) -> dict:
         "The largest composed loss of `per`, with how many records it covers."
-        return dict(max(per.values(), key=lambda t: t['epsilon'], default=dict(epsilon=0.0, delta=0.0, releases=0, adjacency=None)),
-                    records=len(per))
+        return dict(max(per.values(), key=lambda t: t['epsilon'],
+                        default=dict(epsilon=0.0, delta=0.0, releases=0, adjacency=None)), records=len(per))
 
-    def epsilon_by_record(self, delta: float | None = None, accountant: str = 'pld', records: Sequence[str] | None = None,
+    def epsilon_by_record(self, delta: float | None = None, accountant: str = 'pld',
+                          records: Sequence[str] | None = None,
                           extra: Sequence[tuple[PrivacyReport, Sequence[str]]] = ()) -> dict[str, dict]:
-        "Each record's composed `{'epsilon', 'delta', ...}` (at `delta`, default the sum of its releases' δ), by content hash."
+        """Each record's composed `{'epsilon', 'delta', ...}` (at `delta`, default the sum of its releases' δ), by
+        content hash."""
         keyed = None if records is None else self.pseudonyms(records)
         per = self._composed(delta, accountant, keyed, [(r, self.pseudonyms(h)) for r, h in extra])
         return per if records is None else {h: per[p] for h, p in zip(records, keyed)}
@@ -566,13 +620,20 @@ class PrivacyLedger:
                folder: str | None = None,       # a name to show in `dpti ledger` (never a path's contents)
                cap: float | None = None,        # refuse if any record would exceed this ε
                force: bool = False, delta: float | None = None, accountant: str = 'pld') -> float:
-        "Append a release; returns the worst composed ε over its records. Refuses (writing nothing) above `cap` unless `force`."
-        if not records: raise PrivacyError("records is empty; pass the content hashes of the images the release used (dpti.data.record_hashes)")
+        """Append a release; returns the worst composed ε over its records. Refuses (writing nothing) above `cap` unless
+        `force`."""
+        if not records:
+            raise PrivacyError(
+                "records is empty; pass the content hashes of the images the release used (dpti.data.record_hashes)"
+            )
         keyed = self.pseudonyms(records)
         total = self._worst(self._composed(delta, accountant, keyed, [(report, keyed)]))
         if cap is not None and total['epsilon'] > _number('cap', cap):
             msg = f"cap={cap}: this release would bring an image to epsilon={total['epsilon']:.4g} at delta={total['delta']:.3g}"
-            if not force: raise PrivacyError(msg + "; lower the release's epsilon, raise the cap, or pass force=True (--force-budget)")
+            if not force:
+                raise PrivacyError(
+                    msg + "; lower the release's epsilon, raise the cap, or pass force=True (--force-budget)"
+                )
             warnings.warn(msg + " (forced)", stacklevel=2)
         self.releases.append(dict(report=report.to_dict(), records=sorted(set(keyed)), folder=folder))
         self.save()

@@ -14,16 +14,18 @@ from tqdm.auto import tqdm
 from diffusers import DDPMScheduler
 from diffusers.optimization import SchedulerType, get_scheduler
 from .core import STREAMS, allreduce_sum, broadcast_from_main, derive_generator, rank, world_size
-from .data import (OBJECT_CAPTION_TEMPLATES, OBJECT_TEMPLATES, STYLE_CAPTION_TEMPLATES, STYLE_TEMPLATES, CaptionError, ImageDataset,
-                       augment, check_template, format_prompt)
-from .models import add_placeholder_tokens, get_token_embeddings, placeholder_tokens, set_token_embeddings, text_encoder_pairs
+from .data import (OBJECT_CAPTION_TEMPLATES, OBJECT_TEMPLATES, STYLE_CAPTION_TEMPLATES, STYLE_TEMPLATES,
+                       CaptionError, ImageDataset, augment, check_template, format_prompt)
+from .models import (add_placeholder_tokens, encoder_dims, ids_per_encoder, set_placeholder_embeddings,
+                         split_embedding, text_encoder_pairs)
 
 # %% auto #0
 __all__ = ['MIXED_PRECISION', 'TIConfigError', 'TIConfig', 'PerExampleError', 'per_example_embeddings', 'tokenize_templates',
-           'records_of', 'cache_latents', 'training_scheduler', 'snr', 'diffusion_loss_per_example', 'ExampleDraws',
-           'draw_examples', 'per_example_loss', 'per_example_grads', 'TIInputs', 'captions_of', 'prepare_ti',
-           'held_out_loss', 'make_optimizer', 'autocast_context', 'training_mode', 'TIResult', 'run_meta',
-           'check_resolution', 'shuffled_batches', 'render_validation_images', 'train_ti', 'train_per_image_ti']
+           'encode_prompts', 'sdxl_time_ids', 'records_of', 'cache_latents', 'training_scheduler', 'snr',
+           'diffusion_loss_per_example', 'ExampleDraws', 'draw_examples', 'encoder_placeholder_ids', 'per_example_loss',
+           'per_example_grads', 'TIInputs', 'captions_of', 'prepare_ti', 'held_out_loss', 'make_optimizer',
+           'autocast_context', 'training_mode', 'TIResult', 'run_meta', 'check_resolution', 'shuffled_batches',
+           'render_validation_images', 'train_ti', 'train_per_image_ti', 'train_record_group']
 
 # %% ../nbs/03_ti.ipynb #c4858651
 class TIConfigError(ValueError):
@@ -65,14 +67,21 @@ class TIConfig:
     validation_inference_steps: int = 25
 
     def __post_init__(self):
-        if self.learnable_property not in ('style', 'object'): raise TIConfigError(f'learnable_property={self.learnable_property!r} must be "style" or "object"')
-        if self.mixed_precision not in MIXED_PRECISION: raise TIConfigError(f'mixed_precision={self.mixed_precision!r} must be one of {", ".join(MIXED_PRECISION)}')
-        if self.lr_scheduler not in [s.value for s in SchedulerType]: raise TIConfigError(f'lr_scheduler={self.lr_scheduler!r} must be one of {", ".join(s.value for s in SchedulerType)}')
+        if self.learnable_property not in ('style', 'object'):
+            raise TIConfigError(f'learnable_property={self.learnable_property!r} must be "style" or "object"')
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise TIConfigError(f'mixed_precision={self.mixed_precision!r} must be one of {", ".join(MIXED_PRECISION)}')
+        if self.lr_scheduler not in [s.value for s in SchedulerType]:
+            raise TIConfigError(
+                f'lr_scheduler={self.lr_scheduler!r} must be one of {", ".join(s.value for s in SchedulerType)}'
+            )
         for name in ('num_vectors', 'resolution', 'train_batch_size', 'gradient_accumulation_steps', 'max_train_steps',
-                     'augmentation_multiplicity', 'num_views', 'validation_steps', 'num_validation_images', 'validation_inference_steps'):
+                     'augmentation_multiplicity', 'num_views', 'validation_steps', 'num_validation_images',
+                     'validation_inference_steps'):
             if int(getattr(self, name)) < 1: raise TIConfigError(f'{name}={getattr(self, name)} must be at least 1')
         if not self.learning_rate > 0: raise TIConfigError(f'learning_rate={self.learning_rate} must be positive')
-        if self.snr_gamma is not None and not self.snr_gamma > 0: raise TIConfigError(f'snr_gamma={self.snr_gamma} must be positive (or None to turn min-SNR weighting off)')
+        if self.snr_gamma is not None and not self.snr_gamma > 0:
+            raise TIConfigError(f'snr_gamma={self.snr_gamma} must be positive (or None to turn min-SNR weighting off)')
         if self.templates is not None: self.templates = tuple(check_template(t) for t in self.templates)
 
     def effective_learning_rate(self, examples_per_step: int) -> float:
@@ -89,23 +98,29 @@ class TIConfig:
 class PerExampleError(ValueError):
     "Per-example leaves and the batch they feed do not fit together."
 
-def _splice(input_ids: torch.Tensor, output: torch.Tensor, placeholder_ids: torch.Tensor, V: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+def _splice(input_ids: torch.Tensor, output: torch.Tensor, placeholder_ids: torch.Tensor, V: torch.Tensor,
+            rows: torch.Tensor | None) -> torch.Tensor:
     "`output` [B, L, d] with each placeholder position of example j replaced by its row of `V[rows[j]]`."
     match = input_ids[..., None] == placeholder_ids.to(input_ids.device)          # [B, L, k]
     if not match.any(): return output
     if rows is None:
-        if V.shape[0] != 1: raise PerExampleError(f'rows=None needs one shared embedding, but V has {V.shape[0]} rows; pass rows')
+        if V.shape[0] != 1:
+            raise PerExampleError(f'rows=None needs one shared embedding, but V has {V.shape[0]} rows; pass rows')
         rows = torch.zeros(len(input_ids), dtype=torch.long)
-    if len(rows) != len(input_ids): raise PerExampleError(f'rows has {len(rows)} entries but the batch has {len(input_ids)} prompts')
+    if len(rows) != len(input_ids):
+        raise PerExampleError(f'rows has {len(rows)} entries but the batch has {len(input_ids)} prompts')
     per_example = V[rows.to(V.device)].to(output.device, output.dtype)               # [B, k, d]
     spliced = torch.einsum('blk,bkd->bld', match.to(output.dtype), per_example)
     return torch.where(match.any(-1, keepdim=True), spliced, output)
 
 @contextmanager
-def per_example_embeddings(text_encoder: Any, placeholder_ids: Sequence[int], V: torch.Tensor, rows: torch.Tensor | None = None) -> Iterator[None]:
-    "Within the block, example j's placeholder positions read `V[rows[j]]` (V: [R, k, d]; rows=None: every example reads V[0])."
+def per_example_embeddings(text_encoder: Any, placeholder_ids: Sequence[int], V: torch.Tensor,
+                           rows: torch.Tensor | None = None) -> Iterator[None]:
+    """Within the block, example j's placeholder positions read `V[rows[j]]` (V: [R, k, d]; rows=None: every example
+    reads V[0])."""
     ids = torch.as_tensor(list(placeholder_ids), dtype=torch.long)
-    if V.ndim != 3 or V.shape[1] != len(ids): raise PerExampleError(f'V must have shape [R, k={len(ids)}, d], got {tuple(V.shape)}')
+    if V.ndim != 3 or V.shape[1] != len(ids):
+        raise PerExampleError(f'V must have shape [R, k={len(ids)}, d], got {tuple(V.shape)}')
     rows = None if rows is None else torch.as_tensor(rows, dtype=torch.long)
     def hook(module, args, kwargs, output):
         input_ids = args[0] if args else kwargs.get('input', kwargs.get('input_ids'))
@@ -120,15 +135,44 @@ def tokenize_templates(tokenizer: Any, templates: Sequence[str], tokens: Sequenc
                        ) -> torch.Tensor:
     "Token ids [T, L] of every template with the placeholder filled in; with `captions`, [N, T, L], record i's own."
     placeholder = ' '.join(tokens)
-    rows = [[format_prompt(t, placeholder, c) for t in templates] for c in (captions if captions is not None else [None])]
+    rows = [[format_prompt(t, placeholder,
+                           c) for t in templates] for c in (captions if captions is not None else [None])]
     flat = [p for row in rows for p in row]
-    input_ids = tokenizer(flat, padding='max_length', max_length=tokenizer.model_max_length, truncation=True, return_tensors='pt').input_ids
+    input_ids = tokenizer(flat, padding='max_length', max_length=tokenizer.model_max_length, truncation=True,
+                          return_tensors='pt').input_ids
     ids = torch.tensor(tokenizer.convert_tokens_to_ids(list(tokens)))
     for j, row in enumerate(input_ids):
         if torch.isin(ids, row).all(): continue
-        where = f'record {j // len(templates)}\'s caption in template {templates[j % len(templates)]!r}' if captions is not None else repr(flat[j])
-        raise PerExampleError(f'{where} is cut at {tokenizer.model_max_length} tokens before the placeholder; shorten it')
+        where = (
+            f'record {j // len(templates)}\'s caption in template {templates[j % len(templates)]!r}'
+            if captions is not None
+            else repr(flat[j])
+        )
+        raise PerExampleError(
+            f'{where} is cut at {tokenizer.model_max_length} tokens before the placeholder; shorten it'
+        )
     return input_ids if captions is None else input_ids.view(len(rows), len(templates), -1)
+
+# %% ../nbs/03_ti.ipynb #82cf66a8
+def encode_prompts(pipe: Any, input_ids: torch.Tensor, V: torch.Tensor, rows: torch.Tensor | None,
+                   placeholder_ids: Sequence[Sequence[int]],  # one list per text encoder
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    "Cross-attention states [N, L, D] of N prompts (each tokenizer's ids side by side) and SDXL's pooled `text_embeds`."
+    pairs = text_encoder_pairs(pipe)
+    xl, outputs = len(pairs) > 1, []
+    if input_ids.shape[-1] % len(pairs):
+        raise PerExampleError(f'input ids of width {input_ids.shape[-1]} do not split over {len(pairs)} tokenizers')
+    chunks, parts = input_ids.chunk(len(pairs), -1), split_embedding(V, encoder_dims(pipe))
+    for (_, te), ids, chunk, part in zip(pairs, placeholder_ids, chunks, parts):
+        with per_example_embeddings(te, ids, part, rows):
+            outputs.append(te(chunk.to(te.device), output_hidden_states=xl))
+    if not xl: return outputs[0][0], None
+    return torch.cat([o.hidden_states[-2] for o in outputs], dim=-1), outputs[-1][0]
+
+# %% ../nbs/03_ti.ipynb #9f73eac5
+def sdxl_time_ids(resolution: int, n: int) -> torch.Tensor:
+    "SDXL's added time ids [n, 6] of uncropped R × R images: (original size, crop top-left, target size)."
+    return torch.tensor([resolution, resolution, 0, 0, resolution, resolution], dtype=torch.float32).expand(n, 6)
 
 # %% ../nbs/03_ti.ipynb #3dfab477
 def records_of(images: Any) -> list[torch.Tensor]:
@@ -142,11 +186,14 @@ def _vae_latents(vae: Any, pixels: torch.Tensor, generator: torch.Generator) -> 
     with torch.no_grad(): z = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.sample(generator=generator)
     return (z - (getattr(vae.config, 'shift_factor', None) or 0.0)) * vae.config.scaling_factor
 
-def cache_latents(vae: Any, images: Any, num_views: int, generator: torch.Generator | Sequence[torch.Generator]) -> torch.Tensor:
-    "VAE latents × scaling factor of `num_views` augmented views per record: [n, views, c, h, w] (one generator, or one per record)."
+def cache_latents(vae: Any, images: Any, num_views: int,
+                  generator: torch.Generator | Sequence[torch.Generator]) -> torch.Tensor:
+    """VAE latents × scaling factor of `num_views` augmented views per record: [n, views, c, h, w] (one generator, or
+    one per record)."""
     records = records_of(images)
     gens = list(generator) if isinstance(generator, (list, tuple)) else [generator] * len(records)
-    if len(gens) != len(records): raise PerExampleError(f'{len(gens)} generators for {len(records)} records; pass one, or one per record')
+    if len(gens) != len(records):
+        raise PerExampleError(f'{len(gens)} generators for {len(records)} records; pass one, or one per record')
     views = lambda rec, g: torch.stack([augment(rec[v % len(rec)], g) for v in range(num_views)])
     return torch.stack([_vae_latents(vae, views(rec, g), g) for rec, g in zip(records, gens)])
 
@@ -160,13 +207,23 @@ def snr(scheduler: Any, timesteps: torch.Tensor) -> torch.Tensor:
     alphas_cumprod = scheduler.alphas_cumprod.to(timesteps.device)[timesteps].double()
     return (alphas_cumprod / (1 - alphas_cumprod)).float()
 
-def diffusion_loss_per_example(unet: Any, scheduler: Any, latents: torch.Tensor, encoder_hidden_states: torch.Tensor, noise: torch.Tensor,
-                               timesteps: torch.Tensor, snr_gamma: float | None = None) -> torch.Tensor:
-    "SD's training loss, one value per example [B]: MSE of the UNet's prediction against ε or v, optionally min-SNR-γ weighted."
+def diffusion_loss_per_example(
+    unet: Any,
+    scheduler: Any,
+    latents: torch.Tensor,
+    encoder_hidden_states: torch.Tensor,
+    noise: torch.Tensor,
+    timesteps: torch.Tensor,
+    snr_gamma: float | None = None,
+    added_cond_kwargs: dict[str, torch.Tensor] | None = None,  # SDXL: text_embeds, time_ids
+) -> torch.Tensor:
+    """SD's training loss, one value per example [B]: MSE of the UNet's prediction against ε or v, optionally min-SNR-γ
+    weighted."""
     prediction_type = scheduler.config.prediction_type
-    if prediction_type not in ('epsilon', 'v_prediction'): raise PerExampleError(f'prediction_type={prediction_type!r} is not supported; use "epsilon" or "v_prediction"')
+    if prediction_type not in ('epsilon', 'v_prediction'):
+        raise PerExampleError(f'prediction_type={prediction_type!r} is not supported; use "epsilon" or "v_prediction"')
     noisy = scheduler.add_noise(latents, noise, timesteps)
-    prediction = unet(noisy, timesteps, encoder_hidden_states).sample
+    prediction = unet(noisy, timesteps, encoder_hidden_states, added_cond_kwargs=added_cond_kwargs).sample
     target = noise if prediction_type == 'epsilon' else scheduler.get_velocity(latents, noise, timesteps)
     loss = (prediction.float() - target.float()).pow(2).mean(dim=tuple(range(1, prediction.ndim)))
     if snr_gamma is None: return loss
@@ -176,7 +233,8 @@ def diffusion_loss_per_example(unet: Any, scheduler: Any, latents: torch.Tensor,
 # %% ../nbs/03_ti.ipynb #f79514a2
 @dataclass
 class ExampleDraws:
-    "The random choices of B examples × K multiplicity: view, timestep, template indices [B, K] and noise [B, K, c, h, w]."
+    """The random choices of B examples × K multiplicity: view, timestep, template indices [B, K] and noise [B, K, c, h,
+    w]."""
     views: torch.Tensor
     timesteps: torch.Tensor
     templates: torch.Tensor
@@ -186,63 +244,88 @@ def draw_examples(generators: Sequence[torch.Generator], multiplicity: int, num_
                   latent_shape: Sequence[int], num_train_timesteps: int) -> ExampleDraws:
     "K (view, timestep, template, noise) draws per example, example j from `generators[j]`."
     def one(g):
-        return (torch.randint(num_views, (multiplicity,), generator=g), torch.randint(num_train_timesteps, (multiplicity,), generator=g),
-                torch.randint(num_templates, (multiplicity,), generator=g), torch.randn(multiplicity, *latent_shape, generator=g))
+        return (torch.randint(num_views, (multiplicity,), generator=g),
+                torch.randint(num_train_timesteps, (multiplicity,), generator=g),
+                torch.randint(num_templates, (multiplicity,), generator=g),
+                torch.randn(multiplicity, *latent_shape, generator=g))
     parts = [one(g) for g in generators]
-    if not parts: return ExampleDraws(*(torch.zeros(0, multiplicity, dtype=torch.long),) * 3, torch.zeros(0, multiplicity, *latent_shape))
+    if not parts:
+        return ExampleDraws(*(torch.zeros(0, multiplicity, dtype=torch.long),) * 3,
+                            torch.zeros(0, multiplicity, *latent_shape))
     return ExampleDraws(*(torch.stack(p) for p in zip(*parts)))
 
 def _generators(generator: torch.Generator | Sequence[torch.Generator], batch: int) -> list[torch.Generator]:
     "One generator per example: the caller's list, or the one generator shared in order."
     gens = list(generator) if isinstance(generator, (list, tuple)) else [generator] * batch
-    if len(gens) != batch: raise PerExampleError(f'{len(gens)} generators for a batch of {batch}; pass one, or one per example')
+    if len(gens) != batch:
+        raise PerExampleError(f'{len(gens)} generators for a batch of {batch}; pass one, or one per example')
     return gens
 
 def _infer_placeholder_ids(tokenizer: Any, k: int) -> list[int]:
     "The ids of the tokens added to `tokenizer` (not special ones); must be exactly k."
     ids = sorted(i for i in tokenizer.added_tokens_encoder.values() if i not in tokenizer.all_special_ids)
-    if len(ids) != k: raise PerExampleError(f'cannot tell the placeholder ids: the tokenizer has {len(ids)} added tokens for k={k} vectors; pass placeholder_ids')
+    if len(ids) != k:
+        raise PerExampleError(
+            f'cannot tell the placeholder ids: the tokenizer has {len(ids)} added tokens for k={k} vectors; pass placeholder_ids'
+        )
     return ids
 
+def encoder_placeholder_ids(pipe: Any, placeholder_ids: Sequence[int] | Sequence[Sequence[int]] | None,
+                            k: int) -> list[list[int]]:
+    "One list of k placeholder ids per text encoder: as given (flat: the only encoder's), or read from the tokenizers."
+    pairs = text_encoder_pairs(pipe)
+    if placeholder_ids is None: return [_infer_placeholder_ids(tokenizer, k) for tokenizer, _ in pairs]
+    try: return ids_per_encoder(placeholder_ids, len(pairs))
+    except ValueError as e: raise PerExampleError(f'placeholder_ids: {e}') from None
+
 # %% ../nbs/03_ti.ipynb #9c52720a
-def per_example_loss(pipe: Any, V: torch.Tensor, rows: torch.Tensor, latents: torch.Tensor, input_ids: torch.Tensor, draws: ExampleDraws,
-                     placeholder_ids: Sequence[int], noise_scheduler: Any = None, snr_gamma: float | None = None) -> torch.Tensor:
-    "Each example's diffusion loss [B], averaged over its K draws; example j's prompts (`input_ids` [T, L], or [B, T, L]: its own) read `V[rows[j]]`."
+def per_example_loss(pipe: Any, V: torch.Tensor, rows: torch.Tensor, latents: torch.Tensor, input_ids: torch.Tensor,
+                     draws: ExampleDraws, placeholder_ids: Sequence[int] | Sequence[Sequence[int]],
+                     noise_scheduler: Any = None, snr_gamma: float | None = None) -> torch.Tensor:
+    """Each example's diffusion loss [B], averaged over its K draws; example j's prompts (`input_ids` [T, L], or [B, T,
+    L]: its own) read `V[rows[j]]`."""
     B, K = draws.views.shape
     device, dtype = pipe.unet.device, pipe.unet.dtype
     noise_scheduler = noise_scheduler or training_scheduler(pipe)
     z0 = latents[torch.arange(B)[:, None], draws.views].flatten(0, 1).to(device, dtype)
-    with per_example_embeddings(pipe.text_encoder, placeholder_ids, V, torch.as_tensor(rows).repeat_interleave(K)):
-        ids = input_ids[torch.arange(B)[:, None], draws.templates] if input_ids.dim() == 3 else input_ids[draws.templates]
-        hidden = pipe.text_encoder(ids.flatten(0, 1).to(pipe.text_encoder.device))[0]
-    losses = diffusion_loss_per_example(pipe.unet, noise_scheduler, z0, hidden.to(device, dtype), draws.noise.flatten(0, 1).to(device, dtype),
-                                        draws.timesteps.flatten().to(device), snr_gamma)
+    ids = input_ids[torch.arange(B)[:, None], draws.templates] if input_ids.dim() == 3 else input_ids[draws.templates]
+    placeholder_ids = encoder_placeholder_ids(pipe, placeholder_ids, V.shape[1])
+    prompt_rows = torch.as_tensor(rows).repeat_interleave(K)
+    hidden, pooled = encode_prompts(pipe, ids.flatten(0, 1), V, prompt_rows, placeholder_ids)
+    time_ids = lambda: sdxl_time_ids(z0.shape[-1] * pipe.vae_scale_factor, B * K).to(device, dtype)
+    added = None if pooled is None else dict(text_embeds=pooled.to(device, dtype), time_ids=time_ids())
+    losses = diffusion_loss_per_example(pipe.unet, noise_scheduler, z0, hidden.to(device, dtype),
+                                        draws.noise.flatten(0, 1).to(device, dtype),
+                                        draws.timesteps.flatten().to(device), snr_gamma, added)
     return losses.view(B, K).mean(1)
 
 def per_example_grads(pipe: Any, V: torch.Tensor, rows: torch.Tensor, latents: torch.Tensor, input_ids: torch.Tensor,
-                      generator: torch.Generator | Sequence[torch.Generator], multiplicity: int = 1, *, placeholder_ids: Sequence[int] | None = None,
+                      generator: torch.Generator | Sequence[torch.Generator], multiplicity: int = 1, *,
+                      placeholder_ids: Sequence[int] | Sequence[Sequence[int]] | None = None,
                       noise_scheduler: Any = None, snr_gamma: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    "Per-example gradients [B, k, d] w.r.t. `V[rows[j]]` and losses [B] of B examples (latents [B, views, c, h, w]), K draws each, one backward."
+    """Per-example gradients [B, k, d] w.r.t. `V[rows[j]]` and losses [B] of B examples (latents [B, views, c, h, w]), K
+    draws each, one backward."""
     rows = torch.as_tensor(rows, dtype=torch.long)
     B, (_, k, d) = len(rows), V.shape
     if len(latents) != B: raise PerExampleError(f'latents hold {len(latents)} examples but rows has {B}')
     if B == 0: return V.new_zeros(0, k, d), V.new_zeros(0)
-    placeholder_ids = placeholder_ids if placeholder_ids is not None else _infer_placeholder_ids(pipe.tokenizer, k)
     noise_scheduler = noise_scheduler or training_scheduler(pipe)
-    draws = draw_examples(_generators(generator, B), multiplicity, latents.shape[1], input_ids.shape[-2], latents.shape[2:], noise_scheduler.config.num_train_timesteps)
+    draws = draw_examples(_generators(generator, B), multiplicity, latents.shape[1], input_ids.shape[-2],
+                          latents.shape[2:], noise_scheduler.config.num_train_timesteps)
     leaf = V.detach()[rows].clone().requires_grad_(True)
-    losses = per_example_loss(pipe, leaf, torch.arange(B), latents, input_ids, draws, placeholder_ids, noise_scheduler, snr_gamma)
+    losses = per_example_loss(pipe, leaf, torch.arange(B), latents, input_ids, draws, placeholder_ids, noise_scheduler,
+                              snr_gamma)
     (grads,) = torch.autograd.grad(losses.sum(), leaf)
     return grads, losses.detach()
 
 # %% ../nbs/03_ti.ipynb #2d0868af
 @dataclass
 class TIInputs:
-    "What a TI run needs besides images: placeholder tokens and ids, the initial embedding [k, d], prompt ids [T, L], the training scheduler."
+    "What a TI run needs besides images: placeholder tokens and ids, the initial embedding, prompt ids, the scheduler."
     placeholder_tokens: list[str]
-    placeholder_ids: list[int]
-    init_embedding: torch.Tensor
-    input_ids: torch.Tensor
+    placeholder_ids: list[list[int]]   # one list of k ids per text encoder
+    init_embedding: torch.Tensor       # the joint embedding [k, sum of the encoders' widths], float32
+    input_ids: torch.Tensor            # [T, E·L]: each template's ids from each of the E tokenizers, side by side
     noise_scheduler: Any
     templates: tuple[str, ...]
 
@@ -256,50 +339,60 @@ def captions_of(dataset: Any) -> list[str] | None:
     "The records' captions (one string each), or None when the dataset has none."
     captions = getattr(dataset, 'captions', None)
     if captions is not None and any(not isinstance(c, str) for c in captions):
-        raise CaptionError('per-image captions with several images per record (unit="contributor") are not supported yet; use unit="image"')
+        raise CaptionError(
+            'per-image captions with several images per record (unit="contributor") are not supported yet; use unit="image"'
+        )
     return captions
 
-def prepare_ti(pipe: Any, config: TIConfig,
-               captions: Sequence[str] | None = None,  # one per record (`captions_of(dataset)`): each record trains on its own
-               ) -> TIInputs:
-    "Freeze `pipe`, add (or reset) the placeholder tokens, tokenise the templates (per record with captions), build the scheduler."
-    if len(text_encoder_pairs(pipe)) != 1: raise TIConfigError('this TI core trains SD 1.x/2.x pipelines (one text encoder); SDXL is not supported yet')
-    for module in (pipe.vae, pipe.unet, pipe.text_encoder): module.requires_grad_(False)
-    tokens = placeholder_tokens(config.placeholder_token, config.num_vectors)
-    if all(t in pipe.tokenizer.get_added_vocab() for t in tokens):  # added by an earlier run: reset; a word of the model's own vocabulary is refused
-        ids = pipe.tokenizer.convert_tokens_to_ids(tokens)
-        init_ids = pipe.tokenizer(config.initializer_token, add_special_tokens=False).input_ids
-        set_token_embeddings(pipe.text_encoder, ids, get_token_embeddings(pipe.text_encoder, init_ids).float().mean(0).expand(len(ids), -1))
-    else: ids = add_placeholder_tokens(pipe, config.placeholder_token, config.num_vectors, config.initializer_token).token_ids[0]
-    init = get_token_embeddings(pipe.text_encoder, ids).float()
+def prepare_ti(
+    pipe: Any,
+    config: TIConfig,
+    captions: Sequence[str] | None = None,  # one per record (`captions_of(dataset)`): each record trains on its own
+) -> TIInputs:
+    "Freeze `pipe`, add (or reset) the placeholder in every text encoder, tokenise templates (per record if captions)."
+    pairs = text_encoder_pairs(pipe)
+    for module in (pipe.vae, pipe.unet, *(te for _, te in pairs)): module.requires_grad_(False)
+    info = add_placeholder_tokens(pipe, config.placeholder_token, config.num_vectors, config.initializer_token,
+                                  reuse=True)
     templates = config.template_list(captioned=captions is not None)
-    input_ids = tokenize_templates(pipe.tokenizer, templates, tokens, captions)
-    return TIInputs(tokens, list(ids), init, input_ids, training_scheduler(pipe), tuple(templates))
+    input_ids = torch.cat([tokenize_templates(tok, templates, info.tokens, captions) for tok, _ in pairs], dim=-1)
+    init = torch.cat([e.float() for e in info.init_embeds], dim=-1)
+    return TIInputs(info.tokens, info.token_ids, init, input_ids, training_scheduler(pipe), tuple(templates))
 
 # %% ../nbs/03_ti.ipynb #e4ed67e7
-def held_out_loss(pipe: Any, embedding: torch.Tensor, latents: torch.Tensor, input_ids: torch.Tensor, generator: torch.Generator,
-                  *, placeholder_ids: Sequence[int] | None = None, multiplicity: int = 8, batch_size: int = 16, snr_gamma: float | None = None,
+def held_out_loss(pipe: Any, embedding: torch.Tensor, latents: torch.Tensor, input_ids: torch.Tensor,
+                  generator: torch.Generator, *, placeholder_ids: Sequence[Sequence[int]] | None = None,
+                  multiplicity: int = 8, batch_size: int = 16, snr_gamma: float | None = None,
                   noise_scheduler: Any = None, reduction: str = 'mean') -> torch.Tensor:
-    "The diffusion loss of `embedding` ([k, d] shared, or [n, k, d] per record) on fixed draws from `generator`: mean, or per record with reduction='none'."
+    """The diffusion loss of `embedding` ([k, d] shared, or [n, k, d] per record) on fixed draws from `generator`: mean,
+    or per record with reduction='none'."""
     V = embedding[None] if embedding.ndim == 2 else embedding
     n = len(latents)
-    if len(V) not in (1, n): raise PerExampleError(f'embedding has {len(V)} rows for {n} records; pass one [k, d] or one per record')
+    if len(V) not in (1, n):
+        raise PerExampleError(f'embedding has {len(V)} rows for {n} records; pass one [k, d] or one per record')
     rows = torch.zeros(n, dtype=torch.long) if len(V) == 1 else torch.arange(n)
-    placeholder_ids = placeholder_ids if placeholder_ids is not None else _infer_placeholder_ids(pipe.tokenizer, V.shape[1])
+    placeholder_ids = encoder_placeholder_ids(pipe, placeholder_ids, V.shape[1])
     noise_scheduler = noise_scheduler or training_scheduler(pipe)
-    draws = draw_examples([generator] * n, multiplicity, latents.shape[1], input_ids.shape[-2], latents.shape[2:], noise_scheduler.config.num_train_timesteps)
+    draws = draw_examples([generator] * n, multiplicity, latents.shape[1], input_ids.shape[-2], latents.shape[2:],
+                          noise_scheduler.config.num_train_timesteps)
     with torch.no_grad():
-        losses = torch.cat([per_example_loss(pipe, V, rows[s], latents[s], input_ids[s] if input_ids.dim() == 3 else input_ids, ExampleDraws(*(x[s] for x in asdict(draws).values())),
-                                             placeholder_ids, noise_scheduler, snr_gamma) for s in (slice(i, i + batch_size) for i in range(0, n, batch_size))])
+        losses = torch.cat([per_example_loss(pipe, V, rows[s], latents[s],
+                                             input_ids[s] if input_ids.dim() == 3 else input_ids,
+                                             ExampleDraws(*(x[s] for x in asdict(draws).values())), placeholder_ids,
+                                             noise_scheduler,
+                                             snr_gamma) for s in (slice(i, i + batch_size) for i in range(0, n,
+                                                                                                          batch_size))])
     return losses.mean() if reduction == 'mean' else losses
 
 # %% ../nbs/03_ti.ipynb #b6031c8f
-def make_optimizer(params: Sequence[torch.Tensor], config: TIConfig, learning_rate: float) -> tuple[torch.optim.Optimizer, Any]:
+def make_optimizer(params: Sequence[torch.Tensor], config: TIConfig,
+                   learning_rate: float) -> tuple[torch.optim.Optimizer, Any]:
     "AdamW over `params` and its learning-rate schedule (diffusers' `get_scheduler`)."
     optimizer = torch.optim.AdamW(params, lr=learning_rate, betas=(config.adam_beta1, config.adam_beta2),
                                   weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
-    schedule = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps, num_training_steps=config.max_train_steps,
-                             num_cycles=config.lr_num_cycles, power=config.lr_power)
+    schedule = get_scheduler(config.lr_scheduler, optimizer, num_warmup_steps=config.lr_warmup_steps,
+                             num_training_steps=config.max_train_steps, num_cycles=config.lr_num_cycles,
+                             power=config.lr_power)
     return optimizer, schedule
 
 def autocast_context(config: TIConfig, device: torch.device) -> Any:
@@ -310,21 +403,27 @@ def autocast_context(config: TIConfig, device: torch.device) -> Any:
 
 @contextmanager
 def training_mode(pipe: Any, config: TIConfig) -> Iterator[None]:
-    "Gradient checkpointing on the text encoder and UNet while training, if asked; modes restored afterwards."
+    "Gradient checkpointing on the text encoders and UNet while training, if asked; modes restored afterwards."
     if not config.gradient_checkpointing: yield; return
-    te, modes = pipe.text_encoder, (pipe.text_encoder.training, pipe.unet.training)
-    new_api = hasattr(te, 'activation_checkpointing_enable')   # transformers ≥ 5 renamed it
-    (te.activation_checkpointing_enable if new_api else te.gradient_checkpointing_enable)()
-    pipe.unet.enable_gradient_checkpointing(); te.train(); pipe.unet.train()
+    modules = [te for _, te in text_encoder_pairs(pipe)] + [pipe.unet]
+    modes = [m.training for m in modules]
+    for m in modules: _checkpointing(m, True); m.train()
     try: yield
     finally:
-        (te.activation_checkpointing_disable if new_api else te.gradient_checkpointing_disable)()
-        pipe.unet.disable_gradient_checkpointing(); te.train(modes[0]); pipe.unet.train(modes[1])
+        for m, mode in zip(modules, modes): _checkpointing(m, False); m.train(mode)
+
+def _checkpointing(module: Any, on: bool) -> None:
+    "Turn gradient checkpointing of a diffusers or transformers model on or off (transformers ≥ 5 renamed it)."
+    for enable, disable in [('enable_gradient_checkpointing', 'disable_gradient_checkpointing'),      # diffusers
+                            ('activation_checkpointing_enable', 'activation_checkpointing_disable'),  # transformers 5
+                            ('gradient_checkpointing_enable', 'gradient_checkpointing_disable')]:     # transformers 4
+        if hasattr(module, enable): return getattr(module, enable if on else disable)()
 
 # %% ../nbs/03_ti.ipynb #10a95d54
 @dataclass
 class TIResult:
-    "A trained embedding [k, d], its tokens, the loss per optimiser step, the config, validation images and run metadata."
+    """A trained embedding [k, d], its tokens, the loss per optimiser step, the config, validation images and run
+    metadata."""
     embeddings: torch.Tensor
     placeholder_tokens: list[str]
     losses: list[float]
@@ -335,16 +434,20 @@ class TIResult:
 def run_meta(pipe: Any, inputs: TIInputs, num_records: int, learning_rate: float) -> dict[str, Any]:
     "What a reader needs besides the config to reproduce a run."
     import diffusers, transformers, dpti
-    return dict(num_records=num_records, learning_rate=learning_rate, templates=list(inputs.templates), placeholder_ids=inputs.placeholder_ids,
-                prediction_type=inputs.noise_scheduler.config.prediction_type, num_train_timesteps=inputs.noise_scheduler.config.num_train_timesteps,
-                model=getattr(pipe, 'name_or_path', None) or pipe.config.get('_name_or_path'), dpti=dpti.__version__, torch=torch.__version__,
-                diffusers=diffusers.__version__, transformers=transformers.__version__)
+    return dict(num_records=num_records, learning_rate=learning_rate, templates=list(inputs.templates),
+                placeholder_ids=inputs.placeholder_ids, encoder_dims=list(encoder_dims(pipe)),
+                prediction_type=inputs.noise_scheduler.config.prediction_type,
+                num_train_timesteps=inputs.noise_scheduler.config.num_train_timesteps,
+                model=getattr(pipe, 'name_or_path', None) or pipe.config.get('_name_or_path'), dpti=dpti.__version__,
+                torch=torch.__version__, diffusers=diffusers.__version__, transformers=transformers.__version__)
 
 def check_resolution(records: list[torch.Tensor], config: TIConfig) -> None:
     "Refuse images whose size is not `config.resolution`."
     sizes = {tuple(r.shape[-2:]) for r in records}
     if sizes != {(config.resolution, config.resolution)}:
-        raise TIConfigError(f'images are {sorted(sizes)} pixels but config.resolution={config.resolution}; load them with load_images(folder, resolution={config.resolution}) or set resolution')
+        raise TIConfigError(
+            f'images are {sorted(sizes)} pixels but config.resolution={config.resolution}; load them with load_images(folder, resolution={config.resolution}) or set resolution'
+        )
 
 def shuffled_batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     "Endless batches of `size` distinct, sorted indices from shuffled passes over range(n) (a partial pass is dropped)."
@@ -354,12 +457,17 @@ def shuffled_batches(n: int, size: int, generator: torch.Generator) -> Iterator[
 
 def render_validation_images(pipe: Any, config: TIConfig, inputs: TIInputs, embedding: torch.Tensor) -> list[Any]:
     "`num_validation_images` images of `validation_prompt` with the current embedding, seeded from `config.seed`."
-    prompt = config.validation_prompt.format(' '.join(inputs.placeholder_tokens)) if '{}' in config.validation_prompt else config.validation_prompt
-    set_token_embeddings(pipe.text_encoder, inputs.placeholder_ids, embedding.detach())
+    prompt = (
+        config.validation_prompt.format(' '.join(inputs.placeholder_tokens))
+        if '{}' in config.validation_prompt
+        else config.validation_prompt
+    )
+    set_placeholder_embeddings(pipe, inputs.placeholder_ids, embedding.detach())
     generator = derive_generator(config.seed, 'validation')
     with torch.no_grad():
-        return pipe(prompt, num_images_per_prompt=config.num_validation_images, num_inference_steps=config.validation_inference_steps,
-                    height=config.resolution, width=config.resolution, generator=generator).images
+        return pipe(prompt, num_images_per_prompt=config.num_validation_images,
+                    num_inference_steps=config.validation_inference_steps, height=config.resolution,
+                    width=config.resolution, generator=generator).images
 
 # %% ../nbs/03_ti.ipynb #08163f0e
 def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -> TIResult:
@@ -368,10 +476,13 @@ def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -
     check_resolution(records, config)
     step_size = config.train_batch_size * config.gradient_accumulation_steps
     if step_size > len(records):
-        raise TIConfigError(f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {len(records)} images (an image appears at most once per step); '
-                            'lower them, or raise augmentation_multiplicity to see each image under more draws')
+        raise TIConfigError(
+            f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {len(records)} images (an image appears at most once per step); '
+            'lower them, or raise augmentation_multiplicity to see each image under more draws'
+        )
     latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
-    batches, draws = shuffled_batches(len(records), step_size, derive_generator(config.seed, 'batches')), derive_generator(config.seed, 'draws')
+    batches, draws = shuffled_batches(len(records), step_size,
+                                      derive_generator(config.seed, 'batches')), derive_generator(config.seed, 'draws')
     embedding = inputs.init_embedding.clone().to(pipe.text_encoder.device).requires_grad_(True)
     lr = config.effective_learning_rate(config.train_batch_size)
     optimizer, schedule = make_optimizer([embedding], config, lr)
@@ -383,8 +494,10 @@ def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -
             total, losses = torch.zeros_like(embedding), []
             for micro in batch:
                 with autocast_context(config, pipe.unet.device):
-                    grads, loss = per_example_grads(pipe, embedding[None], torch.zeros(len(micro), dtype=torch.long), latents[micro], inputs.prompt_ids(micro), draws,
-                                                    config.augmentation_multiplicity, placeholder_ids=inputs.placeholder_ids,
+                    grads, loss = per_example_grads(pipe, embedding[None], torch.zeros(len(micro), dtype=torch.long),
+                                                    latents[micro], inputs.prompt_ids(micro), draws,
+                                                    config.augmentation_multiplicity,
+                                                    placeholder_ids=inputs.placeholder_ids,
                                                     noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
                 total += grads.sum(0).float(); losses.append(loss)
             embedding.grad = total / step_size
@@ -394,13 +507,14 @@ def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -
             if config.validation_prompt and (step + 1) % config.validation_steps == 0:
                 result.validation_images.append((step + 1, render_validation_images(pipe, config, inputs, embedding)))
     result.embeddings = embedding.detach().cpu()
-    set_token_embeddings(pipe.text_encoder, inputs.placeholder_ids, result.embeddings)
+    set_placeholder_embeddings(pipe, inputs.placeholder_ids, result.embeddings)
     return result
 
 # %% ../nbs/03_ti.ipynb #a0430ac0
-def train_per_image_ti(pipe: Any, dataset: Any, config: TIConfig, indices: Sequence[int] | None = None, batch_size: int = 8,
-                       progress: bool = True) -> torch.Tensor:
-    "One TI embedding per selected record, [m, k, d], trained b = `batch_size` records at a time (shared over processes); equals m separate single-image runs."
+def train_per_image_ti(pipe: Any, dataset: Any, config: TIConfig, indices: Sequence[int] | None = None,
+                       batch_size: int = 8, progress: bool = True) -> torch.Tensor:
+    """One TI embedding per selected record, [m, k, d], trained b = `batch_size` records at a time (shared over
+    processes); equals m separate single-image runs."""
     inputs, records = prepare_ti(pipe, config, captions_of(dataset)), records_of(dataset)
     check_resolution(records, config)
     indices = list(range(len(records)) if indices is None else (int(i) for i in indices))
@@ -409,16 +523,20 @@ def train_per_image_ti(pipe: Any, dataset: Any, config: TIConfig, indices: Seque
     if batch_size < 1: raise TIConfigError(f'batch_size={batch_size} must be at least 1')
     lr, mine = config.effective_learning_rate(1), list(range(rank(), len(indices), world_size()))
     out = inputs.init_embedding.new_zeros(len(indices), *inputs.init_embedding.shape).to(pipe.text_encoder.device)
-    bar = tqdm(total=len(mine) * config.max_train_steps, desc='per-image TI', unit='image-step', disable=not progress or rank() != 0)
+    bar = tqdm(total=len(mine) * config.max_train_steps, desc='per-image TI', unit='image-step',
+               disable=not progress or rank() != 0)
     with training_mode(pipe, config):
         for group in (mine[i:i + batch_size] for i in range(0, len(mine), batch_size)):
-            out[group] = _train_group(pipe, [records[indices[p]] for p in group], [indices[p] for p in group], config, inputs, lr, bar)
+            out[group] = train_record_group(pipe, [records[indices[p]] for p in group], [indices[p] for p in group],
+                                            config, inputs, lr, bar)
     bar.close()
     return allreduce_sum(out).cpu()
 
-def _train_group(pipe: Any, records: list[torch.Tensor], indices: list[int], config: TIConfig, inputs: TIInputs, lr: float, bar: Any) -> torch.Tensor:
-    "Rows [b, k, d] of one group of records trained together for `max_train_steps`."
-    latents = cache_latents(pipe.vae, records, config.num_views, [derive_generator(config.seed, 'latents', i) for i in indices])
+def train_record_group(pipe: Any, records: list[torch.Tensor], indices: list[int], config: TIConfig, inputs: TIInputs,
+                       lr: float, bar: Any) -> torch.Tensor:
+    "Per-image TI of one group of b records trained side by side for `max_train_steps`: their rows [b, k, d]."
+    latents = cache_latents(pipe.vae, records, config.num_views,
+                            [derive_generator(config.seed, 'latents', i) for i in indices])
     draws = [derive_generator(config.seed, 'draws', i) for i in indices]
     V = inputs.init_embedding.to(pipe.text_encoder.device)[None].repeat(len(indices), 1, 1).requires_grad_(True)
     optimizer, schedule = make_optimizer([V], config, lr)
@@ -427,8 +545,9 @@ def _train_group(pipe: Any, records: list[torch.Tensor], indices: list[int], con
         total = torch.zeros_like(V)
         for _ in range(config.gradient_accumulation_steps):
             with autocast_context(config, pipe.unet.device):
-                grads, _ = per_example_grads(pipe, V, rows, latents, inputs.prompt_ids(indices), draws, config.augmentation_multiplicity,
-                                             placeholder_ids=inputs.placeholder_ids, noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
+                grads, _ = per_example_grads(pipe, V, rows, latents, inputs.prompt_ids(indices), draws,
+                                             config.augmentation_multiplicity, placeholder_ids=inputs.placeholder_ids,
+                                             noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
             total += grads.float()
         V.grad = total / config.gradient_accumulation_steps
         optimizer.step(); schedule.step(); optimizer.zero_grad(set_to_none=True)

@@ -4,7 +4,8 @@
 
 # %% ../nbs/07_toy.ipynb #432933d1
 from __future__ import annotations
-import csv, dataclasses, json, math, time
+import csv, dataclasses, json, math, multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -16,18 +17,19 @@ from torch import nn
 from PIL import Image, ImageDraw
 from scipy.ndimage import distance_transform_edt
 from tqdm.auto import tqdm
-from .models import placeholder_tokens, set_token_embeddings, SD_SCHEDULE, clip_text_config, make_clip_tokenizer, toy_model_dir, load_pipeline
+from .models import (placeholder_tokens, set_token_embeddings, SD_SCHEDULE, clip_text_config, make_clip_tokenizer,
+                         toy_model_dir, load_pipeline)
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextModel
 from .data import load_images, to_tensor
 from .core import PrivacyRNG
 from .privacy import DPAggConfig
 from .ti import TIConfig, prepare_ti, records_of, train_per_image_ti
-from .dpagg import (aggregate, initializer_ids, make_dpagg_config, normalize_embeddings, public_center, public_norms,
-                        rescale_rows, select_images)
+from .dpagg import (aggregate, initializer_ids, make_dpagg_config, normalize_embeddings, public_center,
+                        public_norms, rescale_rows, select_images)
 from .dp_ti import public_grad_norm
-from .eval import (METHODS, PRIVATE_METHODS, SweepConfig, KIDScorer, cell_dir, combine_scores, evaluation_prompts, generate,
-                       group_rows, read_results, save_grids, sweep_grid_images, train_cell, write_results)
+from .eval import (METHODS, PRIVATE_METHODS, SweepConfig, KIDScorer, cell_dir, combine_scores, evaluation_prompts,
+                       generate, group_rows, read_results, save_grids, sweep_grid_images, train_cell, write_results)
 
 # %% auto #0
 __all__ = ['COLORS', 'STROKE_WIDTHS', 'PATTERNS', 'PUBLIC_STYLES', 'PRIVATE_STYLES', 'SUPERSAMPLE', 'SHAPES', 'TOY_TEMPLATES',
@@ -39,9 +41,10 @@ __all__ = ['COLORS', 'STROKE_WIDTHS', 'PATTERNS', 'PUBLIC_STYLES', 'PRIVATE_STYL
            'train_diffusion', 'ToyFeatureNet', 'attribute_targets', 'train_feature_net', 'save_feature_net',
            'load_toy_features', 'pretrain_toy', 'toy_sample_figure', 'srgb_to_lab', 'palette_indices',
            'palette_histogram', 'border_color', 'ToyStyleScore', 'ToyDemoConfig', 'toy_ti_config', 'dp_ti_config',
-           'per_image_config', 'torch_threads', 'toy_score_fn', 'public_icons', 'toy_public_settings',
+           'per_image_config', 'torch_threads', 'fresh_toy_pipe', 'toy_score_fn', 'public_icons', 'toy_public_settings',
            'toy_sweep_config', 'dpagg_release', 'dpagg_releases', 'evaluate_embedding', 'style_rows', 'toy_demo_cells',
-           'run_toy_demo', 'plot_toy_demo', 'public_hparam_sweep', 'dpagg_ablation']
+           'QueueTicks', 'demo_style', 'demo_workers', 'main_not_rerun', 'demo_styles_parallel', 'run_toy_demo',
+           'plot_toy_demo', 'public_hparam_sweep', 'dpagg_ablation']
 
 # %% ../nbs/07_toy.ipynb #dd580e2a
 COLORS = {'white': (245, 245, 245), 'black': (25, 25, 25), 'gray': (140, 140, 140), 'red': (215, 40, 40),
@@ -65,9 +68,12 @@ class ToyStyle:
 
     def __post_init__(self):
         for attr in ('background', 'fill', 'stroke'):
-            if getattr(self, attr) not in COLORS: raise ToyStyleError(f'{attr}={getattr(self, attr)!r} is not one of {", ".join(COLORS)}')
-        if self.stroke_width not in STROKE_WIDTHS: raise ToyStyleError(f'stroke_width={self.stroke_width!r} is not one of {", ".join(STROKE_WIDTHS)}')
-        if self.pattern not in PATTERNS: raise ToyStyleError(f'pattern={self.pattern!r} is not one of {", ".join(PATTERNS)}')
+            if getattr(self, attr) not in COLORS:
+                raise ToyStyleError(f'{attr}={getattr(self, attr)!r} is not one of {", ".join(COLORS)}')
+        if self.stroke_width not in STROKE_WIDTHS:
+            raise ToyStyleError(f'stroke_width={self.stroke_width!r} is not one of {", ".join(STROKE_WIDTHS)}')
+        if self.pattern not in PATTERNS:
+            raise ToyStyleError(f'pattern={self.pattern!r} is not one of {", ".join(PATTERNS)}')
 
     @property
     def attributes(self) -> tuple[str, str, str, str, str]:
@@ -75,18 +81,26 @@ class ToyStyle:
         return (self.background, self.fill, self.stroke, self.stroke_width, self.pattern)
 
 # %% ../nbs/07_toy.ipynb #a8df077f
-PUBLIC_STYLES = tuple(ToyStyle(*s) for s in [
-    ('public-01', 'white', 'red', 'black', 'thin', 'solid'),     ('public-02', 'white', 'blue', 'red', 'thick', 'stripes'),
-    ('public-03', 'white', 'green', 'purple', 'thin', 'dots'),   ('public-04', 'white', 'orange', 'blue', 'thick', 'checks'),
-    ('public-05', 'black', 'yellow', 'white', 'thin', 'stripes'), ('public-06', 'black', 'green', 'pink', 'thick', 'solid'),
-    ('public-07', 'black', 'red', 'white', 'thick', 'dots'),     ('public-08', 'black', 'purple', 'yellow', 'thin', 'checks'),
-    ('public-09', 'yellow', 'blue', 'white', 'thick', 'solid'),  ('public-10', 'yellow', 'purple', 'black', 'thin', 'stripes'),
-    ('public-11', 'yellow', 'red', 'blue', 'thin', 'checks'),    ('public-12', 'yellow', 'green', 'black', 'thick', 'dots'),
-    ('public-13', 'gray', 'orange', 'black', 'thick', 'stripes'), ('public-14', 'gray', 'pink', 'blue', 'thin', 'solid'),
-    ('public-15', 'gray', 'blue', 'yellow', 'thin', 'dots'),     ('public-16', 'gray', 'red', 'white', 'thick', 'checks')])
-PRIVATE_STYLES = tuple(ToyStyle(*s) for s in [
-    ('private-a', 'black', 'orange', 'white', 'thick', 'stripes'), ('private-b', 'white', 'pink', 'black', 'thick', 'checks'),
-    ('private-c', 'yellow', 'green', 'blue', 'thin', 'stripes'),   ('private-d', 'gray', 'purple', 'white', 'thin', 'dots')])
+PUBLIC_STYLES = tuple(ToyStyle(*s) for s in [('public-01', 'white', 'red', 'black', 'thin', 'solid'),
+                                             ('public-02', 'white', 'blue', 'red', 'thick', 'stripes'),
+                                             ('public-03', 'white', 'green', 'purple', 'thin', 'dots'),
+                                             ('public-04', 'white', 'orange', 'blue', 'thick', 'checks'),
+                                             ('public-05', 'black', 'yellow', 'white', 'thin', 'stripes'),
+                                             ('public-06', 'black', 'green', 'pink', 'thick', 'solid'),
+                                             ('public-07', 'black', 'red', 'white', 'thick', 'dots'),
+                                             ('public-08', 'black', 'purple', 'yellow', 'thin', 'checks'),
+                                             ('public-09', 'yellow', 'blue', 'white', 'thick', 'solid'),
+                                             ('public-10', 'yellow', 'purple', 'black', 'thin', 'stripes'),
+                                             ('public-11', 'yellow', 'red', 'blue', 'thin', 'checks'),
+                                             ('public-12', 'yellow', 'green', 'black', 'thick', 'dots'),
+                                             ('public-13', 'gray', 'orange', 'black', 'thick', 'stripes'),
+                                             ('public-14', 'gray', 'pink', 'blue', 'thin', 'solid'),
+                                             ('public-15', 'gray', 'blue', 'yellow', 'thin', 'dots'),
+                                             ('public-16', 'gray', 'red', 'white', 'thick', 'checks')])
+PRIVATE_STYLES = tuple(ToyStyle(*s) for s in [('private-a', 'black', 'orange', 'white', 'thick', 'stripes'),
+                                              ('private-b', 'white', 'pink', 'black', 'thick', 'checks'),
+                                              ('private-c', 'yellow', 'green', 'blue', 'thin', 'stripes'),
+                                              ('private-d', 'gray', 'purple', 'white', 'thin', 'dots')])
 
 def get_style(name: str) -> ToyStyle:
     "The public or private toy style called `name`."
@@ -124,7 +138,8 @@ def _circle(d):
 
 def _star(d):
     radius = lambda k: 0.68 if k % 2 == 0 else 0.29
-    _polygon(d, [(radius(k) * math.sin(k * math.pi / 5), 0.05 - radius(k) * math.cos(k * math.pi / 5)) for k in range(10)])
+    _polygon(d,
+             [(radius(k) * math.sin(k * math.pi / 5), 0.05 - radius(k) * math.cos(k * math.pi / 5)) for k in range(10)])
 
 def _heart(d):
     _disc(d, -0.3, -0.22, 0.33); _disc(d, 0.3, -0.22, 0.33)
@@ -158,7 +173,9 @@ def _cyclist(d, w=0.15):
     _ring(d, -0.4, 0.38, 0.27, 0.12); _ring(d, 0.4, 0.38, 0.27, 0.12)
     _limb(d, [(-0.4, 0.38), (-0.05, 0.38), (0.2, 0.02), (0.4, 0.38)], 0.08)
     _disc(d, 0.12, -0.62, 0.14)
-    _limb(d, [(0.02, -0.42), (-0.2, 0.0)], w); _limb(d, [(-0.2, 0.0), (0.02, 0.15), (-0.05, 0.38)], w); _limb(d, [(0.0, -0.35), (0.25, -0.1)], w)
+    _limb(d, [(0.02, -0.42), (-0.2, 0.0)], w)
+    _limb(d, [(-0.2, 0.0), (0.02, 0.15), (-0.05, 0.38)], w)
+    _limb(d, [(0.0, -0.35), (0.25, -0.1)], w)
 
 SHAPES = {'circle': _circle, 'star': _star, 'heart': _heart, 'house': _house, 'tree': _tree, 'cup': _cup,
           'arrow': _arrow, 'runner': _runner, 'swimmer': _swimmer, 'cyclist': _cyclist}
@@ -187,16 +204,20 @@ def _pattern_fill(style: ToyStyle, phase: tuple[int, int]) -> Image.Image:
     cells = range(-2, _CANVAS // period + 2)
     if style.pattern == 'stripes':
         for k in range(-2 * _CANVAS, 2 * _CANVAS, period):
-            d.polygon([(k + ox, 0), (k + ox + 0.4 * period, 0), (k + ox + 0.4 * period + _CANVAS, _CANVAS), (k + ox + _CANVAS, _CANVAS)], fill=colour)
+            d.polygon([(k + ox, 0), (k + ox + 0.4 * period, 0), (k + ox + 0.4 * period + _CANVAS, _CANVAS),
+                       (k + ox + _CANVAS, _CANVAS)], fill=colour)
     elif style.pattern == 'dots':
         r = 0.2 * period
         for i in cells:
-            for j in cells: d.ellipse([i * period + ox - r, j * period + oy - r, i * period + ox + r, j * period + oy + r], fill=colour)
+            for j in cells:
+                d.ellipse([i * period + ox - r, j * period + oy - r, i * period + ox + r, j * period + oy + r],
+                          fill=colour)
     elif style.pattern == 'checks':
         h = period // 2
         for i in range(-4, _CANVAS // h + 4):
             for j in range(-4, _CANVAS // h + 4):
-                if (i + j) % 2 == 0: d.rectangle([i * h + ox, j * h + oy, (i + 1) * h + ox - 1, (j + 1) * h + oy - 1], fill=colour)
+                if (i + j) % 2 == 0:
+                    d.rectangle([i * h + ox, j * h + oy, (i + 1) * h + ox - 1, (j + 1) * h + oy - 1], fill=colour)
     return img
 
 def _outline(mask: Image.Image, width: float) -> Image.Image:
@@ -232,7 +253,11 @@ def icon_grid(images: Sequence[Image.Image], ncols: int, scale: int = 1) -> Imag
 # %% ../nbs/07_toy.ipynb #6decf4cc
 def style_clauses(style: ToyStyle) -> list[str]:
     "The style described in three clauses of attribute words: fill and pattern, background, outline."
-    fill = f'solid {style.fill} fill' if style.pattern == 'solid' else f'{style.fill} fill with {style.stroke} {style.pattern}'
+    fill = (
+        f'solid {style.fill} fill'
+        if style.pattern == 'solid'
+        else f'{style.fill} fill with {style.stroke} {style.pattern}'
+    )
     return [fill, f'{style.background} background', f'{style.stroke_width} {style.stroke} outline']
 
 def caption(shape: str, style: ToyStyle, generator: torch.Generator | None = None) -> str:
@@ -243,7 +268,8 @@ def caption(shape: str, style: ToyStyle, generator: torch.Generator | None = Non
 
 def caption_words() -> list[str]:
     "Every word a toy caption can use (for the tokenizer)."
-    words = {w for s in PUBLIC_STYLES + PRIVATE_STYLES for sh in SHAPES for w in caption(sh, s).replace(',', ' ').split()}
+    words = {w for s in PUBLIC_STYLES + PRIVATE_STYLES for sh in SHAPES for w in caption(sh, s).replace(',',
+                                                                                                        ' ').split()}
     return sorted(words | set(COLORS) | set(STROKE_WIDTHS) | set(PATTERNS))
 
 # %% ../nbs/07_toy.ipynb #52b68cf7
@@ -267,14 +293,16 @@ def style_shapes(n: int, shapes: Sequence[str] | None = None) -> list[str]:
     shapes = list(shapes or SHAPES)
     return [shapes[i % len(shapes)] for i in range(n)]
 
-def make_style_dataset(style: ToyStyle, n: int, seed: int = 0, shapes: Sequence[str] | None = None) -> list[Image.Image]:
+def make_style_dataset(style: ToyStyle, n: int, seed: int = 0,
+                       shapes: Sequence[str] | None = None) -> list[Image.Image]:
     "`n` seeded icons of `style`, cycling through `shapes` (default: all)."
     g = torch.Generator().manual_seed(seed)
     return [render_icon(shape, style, g) for shape in style_shapes(n, shapes)]
 
 def save_style_folder(style: ToyStyle, n: int, folder: str | Path, seed: int = 0, shapes: Sequence[str] | None = None,
                       captions: bool = True) -> list[Path]:
-    "Write `n` seeded icons of `style` as PNG files into `folder`, each with its content caption in `name.txt`; their paths."
+    """Write `n` seeded icons of `style` as PNG files into `folder`, each with its content caption in `name.txt`; their
+    paths."""
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     names = style_shapes(n, shapes)
     paths = [folder / f'{style.name}-{i:04d}-{shape}.png' for i, shape in enumerate(names)]
@@ -286,7 +314,8 @@ def save_style_folder(style: ToyStyle, n: int, folder: str | Path, seed: int = 0
 # %% ../nbs/07_toy.ipynb #ae8a0061
 @dataclass
 class ToyImages:
-    "Toy icons in memory, [N, 3, 32, 32] in [-1, 1], with their content captions (None: uncaptioned); any method's dataset."
+    """Toy icons in memory, [N, 3, 32, 32] in [-1, 1], with their content captions (None: uncaptioned); any method's
+    dataset."""
     pixels: torch.Tensor
     captions: list[str] | None = None
     def __len__(self) -> int: return len(self.pixels)
@@ -297,13 +326,20 @@ def toy_images(style: ToyStyle | str, n: int, seed: int = 0, caption_mode: str =
     "`n` seeded icons of `style` in memory, captioned when `caption_mode` is 'own'."
     style = get_style(style) if isinstance(style, str) else style
     pixels = torch.stack([to_tensor(im) for im in make_style_dataset(style, n, seed)])
-    return ToyImages(pixels, [icon_caption(s) for s in style_shapes(n)] if caption_templates(caption_mode) == CAPTION_MODES['own'] else None)
+    return ToyImages(
+        pixels,
+        [icon_caption(s) for s in style_shapes(n)] if caption_templates(caption_mode) == CAPTION_MODES['own'] else None,
+    )
 
 def with_caption_mode(dataset: Any, caption_mode: str) -> Any:
-    "`dataset` as trained under `caption_mode`: itself for 'own' (it must carry captions), its pixels without captions otherwise."
+    """`dataset` as trained under `caption_mode`: itself for 'own' (it must carry captions), its pixels without captions
+    otherwise."""
     captioned = getattr(dataset, 'captions', None) is not None
     if caption_templates(caption_mode) == CAPTION_MODES['own']:
-        if not captioned: raise ToyStyleError("caption_mode='own' needs a captioned dataset (save_style_folder writes name.txt captions)")
+        if not captioned:
+            raise ToyStyleError(
+                "caption_mode='own' needs a captioned dataset (save_style_folder writes name.txt captions)"
+            )
         return dataset
     pixels = dataset.pixel_values if hasattr(dataset, 'pixel_values') else torch.stack(records_of(dataset))[:, 0]
     return ToyImages(pixels)
@@ -330,13 +366,15 @@ def toy_components(config: ToyModelConfig = ToyModelConfig(), seed: int = 0) -> 
         h = config.text_hidden_size
         text_encoder = CLIPTextModel(clip_text_config(tokenizer, h, config.text_layers, config.text_heads, 2 * h, h))
         n = len(config.vae_channels)
-        vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=config.vae_channels, latent_channels=config.latent_channels,
-                            layers_per_block=1, norm_num_groups=16, down_block_types=('DownEncoderBlock2D',) * n,
-                            up_block_types=('UpDecoderBlock2D',) * n, sample_size=config.image_size)
+        vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=config.vae_channels,
+                            latent_channels=config.latent_channels, layers_per_block=1, norm_num_groups=16,
+                            down_block_types=('DownEncoderBlock2D',) * n, up_block_types=('UpDecoderBlock2D',) * n,
+                            sample_size=config.image_size)
         m = len(config.unet_channels)
         unet = UNet2DConditionModel(sample_size=config.image_size // 2 ** (n - 1), in_channels=config.latent_channels,
                                     out_channels=config.latent_channels, layers_per_block=config.unet_layers_per_block,
-                                    block_out_channels=config.unet_channels, down_block_types=('CrossAttnDownBlock2D',) * m,
+                                    block_out_channels=config.unet_channels,
+                                    down_block_types=('CrossAttnDownBlock2D',) * m,
                                     up_block_types=('CrossAttnUpBlock2D',) * m, cross_attention_dim=h,
                                     attention_head_dim=config.attention_head_dim, norm_num_groups=32)
     scheduler = DDIMScheduler(**SD_SCHEDULE, clip_sample=False, set_alpha_to_one=False)
@@ -364,7 +402,8 @@ def render_public_dataset(images_per_pair: int, seed: int = 0, styles: Sequence[
     "Icons for every (style, shape) pair as a uint8 tensor [N, 3, 32, 32], and each image's (shape, style)."
     g = torch.Generator().manual_seed(seed)
     labels = [(shape, style) for style in styles for shape in SHAPES for _ in range(images_per_pair)]
-    pixels = [np.asarray(render_icon(shape, style, g)) for shape, style in tqdm(labels, desc='render', disable=not progress)]
+    pixels = [np.asarray(render_icon(shape, style, g)) for shape,
+              style in tqdm(labels, desc='render', disable=not progress)]
     return torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).contiguous(), labels
 
 # %% ../nbs/07_toy.ipynb #3578f104
@@ -377,7 +416,8 @@ def _lr_lambda(warmup: int, steps: int):
     return lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
 
 def train_vae(vae: AutoencoderKL, images: torch.Tensor, steps: int, batch_size: int, generator: torch.Generator,
-              lr: float = 1e-3, kl_weight: float = 1e-4, log_every: int = 100, progress: bool = True, log=None) -> list[float]:
+              lr: float = 1e-3, kl_weight: float = 1e-4, log_every: int = 100, progress: bool = True,
+              log=None) -> list[float]:
     "Train `vae` to reconstruct `images` (uint8) with MSE + `kl_weight`·KL; returns the per-step losses."
     opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(min(100, steps), steps))
@@ -395,7 +435,8 @@ def train_vae(vae: AutoencoderKL, images: torch.Tensor, steps: int, batch_size: 
     return losses
 
 @torch.no_grad()
-def encode_latents(vae: AutoencoderKL, images: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+def encode_latents(vae: AutoencoderKL, images: torch.Tensor,
+                   batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     "The VAE posterior's mean and std for each image (unscaled)."
     dists = [vae.encode(_to_unit(images[i:i + batch_size])).latent_dist for i in range(0, len(images), batch_size)]
     return torch.cat([d.mean for d in dists]), torch.cat([d.std for d in dists])
@@ -405,7 +446,8 @@ def _token_ids(tokenizer, captions: Sequence[str], cache: dict[str, torch.Tensor
     "Padded (to the model length) token ids of `captions`, memoised in `cache`."
     missing = [c for c in dict.fromkeys(captions) if c not in cache]
     if missing:
-        ids = tokenizer(missing, padding='max_length', max_length=tokenizer.model_max_length, truncation=True, return_tensors='pt').input_ids
+        ids = tokenizer(missing, padding='max_length', max_length=tokenizer.model_max_length, truncation=True,
+                        return_tensors='pt').input_ids
         cache.update(zip(missing, ids))
     return torch.stack([cache[c] for c in captions])
 
@@ -413,11 +455,12 @@ def _token_ids(tokenizer, captions: Sequence[str], cache: dict[str, torch.Tensor
 def _ema_update(ema: list[torch.Tensor], params: list[torch.Tensor], decay: float) -> None:
     torch._foreach_lerp_(ema, params, 1 - decay)
 
-def train_diffusion(unet: UNet2DConditionModel, text_encoder: CLIPTextModel, tokenizer, latents: tuple[torch.Tensor, torch.Tensor],
-                    labels: Sequence[tuple[str, ToyStyle]], steps: int, batch_size: int, generator: torch.Generator,
-                    lr: float = 1e-3, uncond_prob: float = 0.1, ema_decay: float = 0.999, log_every: int = 100,
-                    progress: bool = True, log=None) -> list[float]:
-    "Train `unet` and `text_encoder` on (scaled latent mean, std) with caption dropout; EMA weights are loaded at the end."
+def train_diffusion(unet: UNet2DConditionModel, text_encoder: CLIPTextModel, tokenizer,
+                    latents: tuple[torch.Tensor, torch.Tensor], labels: Sequence[tuple[str, ToyStyle]], steps: int,
+                    batch_size: int, generator: torch.Generator, lr: float = 1e-3, uncond_prob: float = 0.1,
+                    ema_decay: float = 0.999, log_every: int = 100, progress: bool = True, log=None) -> list[float]:
+    """Train `unet` and `text_encoder` on (scaled latent mean, std) with caption dropout; EMA weights are loaded at the
+    end."""
     noise_scheduler = DDPMScheduler(**SD_SCHEDULE)
     params = [p for m in (unet, text_encoder) for p in m.parameters()]
     ema = [p.detach().clone() for p in params]
@@ -453,13 +496,15 @@ class ToyFeatureNet(nn.Module):
     "A CNN over 32×32 icons in [0, 1]: `forward` gives `features`-dim features; `heads` classify each toy attribute."
     def __init__(self, features: int = 64, width: int = 32):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1), nn.GELU(), nn.Conv2d(width, 2 * width, 3, 2, 1), nn.GELU(),
-                                  nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.GELU(), nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.GELU(),
-                                  nn.Flatten(), nn.Linear(2 * width * 16, features), nn.GELU())
+        self.body = nn.Sequential(nn.Conv2d(3, width, 3, 1, 1), nn.GELU(), nn.Conv2d(width, 2 * width, 3, 2, 1),
+                                  nn.GELU(), nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.GELU(),
+                                  nn.Conv2d(2 * width, 2 * width, 3, 2, 1), nn.GELU(), nn.Flatten(),
+                                  nn.Linear(2 * width * 16, features), nn.GELU())
         self.heads = nn.ModuleDict({k: nn.Linear(features, len(v)) for k, v in ATTRIBUTE_CLASSES.items()})
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        "Features scaled to norm √F, so KID's polynomial kernel (x·y/F + 1)³ sees unit-scale inputs, as with Inception's."
+        """Features scaled to norm √F, so KID's polynomial kernel (x·y/F + 1)³ sees unit-scale inputs, as with
+        Inception's."""
         f = self.body(x.float() * 2 - 1)
         return F.normalize(f, dim=1) * math.sqrt(f.shape[1])
 
@@ -470,13 +515,15 @@ class ToyFeatureNet(nn.Module):
 
 def attribute_targets(labels: Sequence[tuple[str, ToyStyle]]) -> dict[str, torch.Tensor]:
     "Class indices per attribute for (shape, style) labels."
-    values = {'shape': [s for s, _ in labels], **{k: [getattr(st, k) for _, st in labels] for k in list(ATTRIBUTE_CLASSES)[1:]}}
+    values = {'shape': [s for s, _ in labels],
+              **{k: [getattr(st, k) for _, st in labels] for k in list(ATTRIBUTE_CLASSES)[1:]}}
     return {k: torch.tensor([ATTRIBUTE_CLASSES[k].index(v) for v in vs]) for k, vs in values.items()}
 
 # %% ../nbs/07_toy.ipynb #4e722d8b
-def train_feature_net(steps: int = 1500, batch_size: int = 64, images_per_pair: int = 16, seed: int = 1, lr: float = 2e-3,
-                      progress: bool = True) -> tuple[ToyFeatureNet, dict[str, float]]:
-    "Train a `ToyFeatureNet` on freshly rendered public icons; returns it (eval mode) and its accuracy per attribute on a held-out render."
+def train_feature_net(steps: int = 1500, batch_size: int = 64, images_per_pair: int = 16, seed: int = 1,
+                      lr: float = 2e-3, progress: bool = True) -> tuple[ToyFeatureNet, dict[str, float]]:
+    """Train a `ToyFeatureNet` on freshly rendered public icons; returns it (eval mode) and its accuracy per attribute
+    on a held-out render."""
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -487,7 +534,8 @@ def train_feature_net(steps: int = 1500, batch_size: int = 64, images_per_pair: 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(min(100, steps), steps))
     for _ in tqdm(range(steps), desc='features', disable=not progress, mininterval=5):
         idx = torch.randint(len(x), (batch_size,), generator=g)
-        xb = (x[idx] + 0.03 * torch.randn(x[idx].shape, generator=g)).clamp(0, 1)   # generated icons are never pixel-exact
+        # generated icons are never pixel-exact
+        xb = (x[idx] + 0.03 * torch.randn(x[idx].shape, generator=g)).clamp(0, 1)
         loss = sum(F.cross_entropy(logits, y[k][idx]) for k, logits in net.classify(xb).items())
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
     net.eval().requires_grad_(False)
@@ -508,7 +556,8 @@ def load_toy_features(folder: str | Path | None = None) -> ToyFeatureNet:
     "The toy feature network saved in `folder` (default: the packaged toy model's `features/`)."
     from safetensors.torch import load_file
     path = Path(folder or toy_model_dir() / 'features') / 'model.safetensors'
-    if not path.exists(): raise FileNotFoundError(f'no toy feature network at {path}; run `dpti toy pretrain --out DIR`')
+    if not path.exists():
+        raise FileNotFoundError(f'no toy feature network at {path}; run `dpti toy pretrain --out DIR`')
     net = ToyFeatureNet()
     net.load_state_dict(load_file(path))
     return net.eval().requires_grad_(False)
@@ -528,10 +577,14 @@ def _folder_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob('*') if f.is_file()) / 2 ** 20
 
 def pretrain_toy(out_dir: str | Path, steps: int = 3500, batch_size: int = 32, seed: int = 0, log_every: int = 100,
-                 vae_steps: int = 1500, vae_batch_size: int = 32, images_per_pair: int = 64, config: ToyModelConfig = ToyModelConfig(),
-                 lr: float = 1e-3, kl_weight: float = 1e-4, feature_steps: int = 1500, feature_images_per_pair: int = 16, progress: bool = True, verbose: bool = False) -> ToyPretrainReport:
-    "Pretrain the toy SD on the public styles and save it with `save_pretrained` into `out_dir` (with `loss.csv`, `loss.png`, `features/`)."
-    if min(steps, vae_steps, batch_size, feature_steps) < 1: raise ValueError('steps, vae_steps, batch_size and feature_steps must be at least 1')
+                 vae_steps: int = 1500, vae_batch_size: int = 32, images_per_pair: int = 64,
+                 config: ToyModelConfig = ToyModelConfig(), lr: float = 1e-3, kl_weight: float = 1e-4,
+                 feature_steps: int = 1500, feature_images_per_pair: int = 16, progress: bool = True,
+                 verbose: bool = False) -> ToyPretrainReport:
+    """Pretrain the toy SD on the public styles and save it with `save_pretrained` into `out_dir` (with `loss.csv`,
+    `loss.png`, `features/`)."""
+    if min(steps, vae_steps, batch_size, feature_steps) < 1:
+        raise ValueError('steps, vae_steps, batch_size and feature_steps must be at least 1')
     out_dir, start = Path(out_dir), time.time()
     out_dir.mkdir(parents=True, exist_ok=True)
     g = torch.Generator().manual_seed(seed)
@@ -546,16 +599,20 @@ def pretrain_toy(out_dir: str | Path, steps: int = 3500, batch_size: int = 32, s
     mean, std = encode_latents(parts['vae'], images)
     scale = float(1 / mean.std())
     parts['vae'].register_to_config(scaling_factor=scale)
-    losses = train_diffusion(parts['unet'], parts['text_encoder'], parts['tokenizer'], (mean * scale, std * scale), labels, steps,
-                             batch_size, g, lr=lr, log_every=log_every, progress=progress, log=lambda s, l: log('diffusion', s, l))
+    losses = train_diffusion(parts['unet'], parts['text_encoder'], parts['tokenizer'], (mean * scale, std * scale),
+                             labels, steps, batch_size, g, lr=lr, log_every=log_every, progress=progress,
+                             log=lambda s, l: log('diffusion', s, l))
     StableDiffusionPipeline(**parts).save_pretrained(out_dir, safe_serialization=True)
-    net, accuracy = train_feature_net(feature_steps, images_per_pair=feature_images_per_pair, seed=seed + 1, progress=progress)
+    net, accuracy = train_feature_net(feature_steps, images_per_pair=feature_images_per_pair, seed=seed + 1,
+                                      progress=progress)
     save_feature_net(net, out_dir / 'features', accuracy)
     with open(out_dir / 'loss.csv', 'w', newline='') as f: csv.writer(f).writerows([('stage', 'step', 'loss'), *rows])
     _plot_losses(rows, out_dir / 'loss.png')
-    report = ToyPretrainReport(str(out_dir), steps, vae_steps, batch_size, seed, len(images), float(np.mean(losses[-log_every:])),
-                               float(np.mean(vae_losses[-log_every:])), time.time() - start,
-                               {k: sum(p.numel() for p in parts[k].parameters()) for k in ('vae', 'unet', 'text_encoder')})
+    report = ToyPretrainReport(str(out_dir), steps, vae_steps, batch_size, seed, len(images),
+                               float(np.mean(losses[-log_every:])), float(np.mean(vae_losses[-log_every:])),
+                               time.time() - start,
+                               {k: sum(p.numel() for p in parts[k].parameters()) for k in ('vae', 'unet',
+                                                                                           'text_encoder')})
     report.size_mb = _folder_mb(out_dir)
     record = {k: v for k, v in asdict(report).items() if k != 'out_dir'} | {'config': asdict(config)}
     (out_dir / 'pretrain_report.json').write_text(json.dumps(record, indent=2))
@@ -574,10 +631,12 @@ def toy_sample_figure(pipe: StableDiffusionPipeline, styles: Sequence[ToyStyle],
                  guidance_scale=guidance_scale, generator=g, output_type='pil').images
     rows = []
     for i, st in enumerate(styles):
-        rows += [render_icon(sh, st, seed=seed + j) for j, sh in enumerate(shapes)] + drawn[i * len(shapes):(i + 1) * len(shapes)]
+        rows += [render_icon(sh, st, seed=seed + j) for j,
+                 sh in enumerate(shapes)] + drawn[i * len(shapes) : (i + 1) * len(shapes)]
     fig, ax = plt.subplots(figsize=(2 + 0.55 * len(shapes), 0.55 * 2 * len(styles)))
     ax.imshow(icon_grid(rows, len(shapes)), interpolation='nearest')
-    ax.set_yticks([32 * r + 16 for r in range(2 * len(styles))], [f'{st.name} {k}' for st in styles for k in ('rendered', 'drawn')], fontsize=7)
+    ax.set_yticks([32 * r + 16 for r in range(2 * len(styles))],
+                  [f'{st.name} {k}' for st in styles for k in ('rendered', 'drawn')], fontsize=7)
     ax.set_xticks([32 * c + 16 for c in range(len(shapes))], shapes, fontsize=7, rotation=45)
     for r in range(2, 2 * len(styles), 2): ax.axhline(32 * r - 0.5, color='k', lw=1.5)
     fig.tight_layout()
@@ -618,7 +677,8 @@ class ToyStyleScore:
     "A `score_fn` for sweeps: how close generated images are to a toy style's known palette (no learned judge)."
     def __init__(self, style: ToyStyle | str, reference_images: int = 100, seed: int = 0, min_share: float = 0.03):
         self.style = get_style(style) if isinstance(style, str) else style
-        self.reference = np.mean([palette_histogram(im) for im in make_style_dataset(self.style, reference_images, seed)], 0)
+        self.reference = np.mean([palette_histogram(im) for im in make_style_dataset(self.style, reference_images,
+                                                                                     seed)], 0)
         self.colors = [list(COLORS).index(c) for c in (self.style.background, self.style.fill, self.style.stroke)]
         self.min_share = min_share
 
@@ -626,22 +686,27 @@ class ToyStyleScore:
         indices = [palette_indices(im) for im in images]
         hists = np.stack([palette_histogram(idx) for idx in indices])
         distances = 0.5 * np.abs(hists - self.reference).sum(1)
-        return dict(style_distance=float(distances.mean()),
-                    style_distance_se=float(distances.std(ddof=1) / np.sqrt(len(distances))) if len(distances) > 1 else math.nan,
-                    background_match=float(np.mean([border_color(idx) == self.style.background for idx in indices])),
-                    palette_recall=float((hists[:, self.colors] >= self.min_share).mean()))
+        return dict(
+            style_distance=float(distances.mean()),
+            style_distance_se=(
+                float(distances.std(ddof=1) / np.sqrt(len(distances))) if len(distances) > 1 else math.nan
+            ),
+            background_match=float(np.mean([border_color(idx) == self.style.background for idx in indices])),
+            palette_recall=float((hists[:, self.colors] >= self.min_share).mean()),
+        )
 
 # %% ../nbs/07_toy.ipynb #2101c2a0
 TOY_PLACEHOLDER = '<toy-style>'
 
 @dataclass
 class ToyDemoConfig:
-    "The toy demo: private styles, caption mode, methods × ε × seeds, each method's settings (chosen on public styles), evaluation size."
+    """The toy demo: private styles, caption mode, methods × ε × seeds, each method's settings (chosen on public
+    styles), evaluation size."""
     styles: tuple[str, ...] = ('private-a', 'private-b')
     style: str | None = None                      # one private style only (overrides `styles`)
-    caption_mode: str = 'own'                     # every method's TI prompts: 'own' content captions, 'random' shape, 'none'
+    caption_mode: str = 'own'  # every method's TI prompts: 'own' content captions, 'random' shape, 'none'
     n: int = 64                                   # private icons per style
-    public_style: str = 'public-07'               # both private methods' scales (C, norms) are measured on this public style
+    public_style: str = 'public-07'  # both private methods' scales (C, norms) are measured on this public style
     public_images: int = 16
     methods: tuple[str, ...] = METHODS
     epsilons: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
@@ -658,36 +723,47 @@ class ToyDemoConfig:
     num_vectors: int = 1                          # vectors of the learned token (every method)
     max_grad_norm: float | None = None            # DP-TI clipping norm C; None: the median on the public style
     delta: float = 1e-5
-    images_per_prompt: int = 20                   # × 10 shapes = 200 images per cell: standard error of style_distance < 0.02
+    images_per_prompt: int = 24  # × 10 shapes = 240 images per cell: standard error of style_distance < 0.02
     num_inference_steps: int = 5
     guidance_scale: float = 3.0
     reference_images: int = 100
     data_seed: int = 0
-    num_threads: int | None = 1                   # torch threads while the demo runs (None: unchanged); see the timing below
+    num_threads: int | None = 1  # torch threads of each process (None: unchanged); see the timing below
+    workers: int | None = None  # processes, one style each (None: one per style, at most the CPU count)
 
     def __post_init__(self):
         self.styles = (self.style,) if self.style else tuple(self.styles)
         for s in self.styles:
-            if get_style(s) in PUBLIC_STYLES: raise ToyStyleError(f'style={s!r} is public; the demo adapts to a private style ({", ".join(s.name for s in PRIVATE_STYLES)})')
-        if get_style(self.public_style) not in PUBLIC_STYLES: raise ToyStyleError(f'public_style={self.public_style!r} must be a public style')
+            if get_style(s) in PUBLIC_STYLES:
+                raise ToyStyleError(
+                    f'style={s!r} is public; the demo adapts to a private style ({", ".join(s.name for s in PRIVATE_STYLES)})'
+                )
+        if get_style(self.public_style) not in PUBLIC_STYLES:
+            raise ToyStyleError(f'public_style={self.public_style!r} must be a public style')
         if self.n < 2: raise ToyStyleError(f'n={self.n} must be at least 2')
-        if self.m is not None and not 1 <= self.m <= self.n: raise ToyStyleError(f'm={self.m} must be between 1 and n={self.n}')
+        if self.workers is not None and self.workers < 1:
+            raise ToyStyleError(f'workers={self.workers} must be at least 1')
+        if self.m is not None and not 1 <= self.m <= self.n:
+            raise ToyStyleError(f'm={self.m} must be between 1 and n={self.n}')
         caption_templates(self.caption_mode)
 
 def toy_ti_config(config: ToyDemoConfig, seed: int = 0) -> TIConfig:
     "The Textual Inversion settings of non-private TI in the demo (its prompts from the caption mode)."
-    return TIConfig(placeholder_token=TOY_PLACEHOLDER, initializer_token='icon', resolution=32, train_batch_size=config.batch_size,
-                    max_train_steps=config.steps, learning_rate=config.learning_rate, scale_lr=False,
-                    templates=caption_templates(config.caption_mode), num_views=4, num_vectors=config.num_vectors, seed=seed)
+    return TIConfig(placeholder_token=TOY_PLACEHOLDER, initializer_token='icon', resolution=32,
+                    train_batch_size=config.batch_size, max_train_steps=config.steps,
+                    learning_rate=config.learning_rate, scale_lr=False,
+                    templates=caption_templates(config.caption_mode), num_views=4, num_vectors=config.num_vectors,
+                    seed=seed)
 
 def dp_ti_config(config: ToyDemoConfig, seed: int = 0) -> TIConfig:
     "The TI settings of DP-TI in the demo."
-    return dataclasses.replace(toy_ti_config(config, seed), max_train_steps=config.dp_steps, train_batch_size=config.dp_batch_size,
-                               learning_rate=config.dp_learning_rate)
+    return dataclasses.replace(toy_ti_config(config, seed), max_train_steps=config.dp_steps,
+                               train_batch_size=config.dp_batch_size, learning_rate=config.dp_learning_rate)
 
 def per_image_config(config: ToyDemoConfig, seed: int = 0) -> TIConfig:
     "The TI settings of DPAgg-TI's per-image runs in the demo."
-    return dataclasses.replace(toy_ti_config(config, seed), max_train_steps=config.per_image_steps, learning_rate=config.per_image_learning_rate)
+    return dataclasses.replace(toy_ti_config(config, seed), max_train_steps=config.per_image_steps,
+                               learning_rate=config.per_image_learning_rate)
 
 @contextmanager
 def torch_threads(n: int | None):
@@ -697,18 +773,27 @@ def torch_threads(n: int | None):
     try: yield
     finally: torch.set_num_threads(before)
 
+# %% ../nbs/07_toy.ipynb #e405ae68
+def fresh_toy_pipe() -> StableDiffusionPipeline:
+    "The toy model as shipped (no placeholder added yet), its progress bars off."
+    pipe = load_pipeline('toy'); pipe.set_progress_bar_config(disable=True)
+    return pipe
+
 # %% ../nbs/07_toy.ipynb #a551c94a
 def toy_score_fn(style: ToyStyle | str, reference_images: int = 100, seed: int = 10_000):
     "Palette metrics of `style` plus KID (`ToyFeatureNet` features) against `reference_images` fresh icons of it."
     style = get_style(style) if isinstance(style, str) else style
-    return combine_scores(ToyStyleScore(style), KIDScorer(make_style_dataset(style, reference_images, seed), load_toy_features()))
+    return combine_scores(ToyStyleScore(style),
+                          KIDScorer(make_style_dataset(style, reference_images, seed), load_toy_features()))
 
 def public_icons(config: ToyDemoConfig) -> ToyImages:
     "Icons of the demo's PUBLIC style with their captions (under the demo's caption mode)."
-    return toy_images(config.public_style, config.public_images, seed=config.data_seed, caption_mode=config.caption_mode)
+    return toy_images(config.public_style, config.public_images, seed=config.data_seed,
+                      caption_mode=config.caption_mode)
 
 def toy_public_settings(pipe: StableDiffusionPipeline, config: ToyDemoConfig) -> dict:
-    "Both private methods' scales, measured on the PUBLIC style: DP-TI's clipping norm C and DPAgg-TI's norm and output norm."
+    """Both private methods' scales, measured on the PUBLIC style: DP-TI's clipping norm C and DPAgg-TI's norm and
+    output norm."""
     public = public_icons(config)
     return dict(max_grad_norm=config.max_grad_norm or public_grad_norm(pipe, public, dp_ti_config(config)),
                 dpagg=public_norms(pipe, public, per_image_config(config), batch_size=16))
@@ -717,13 +802,15 @@ def toy_sweep_config(config: ToyDemoConfig, public: dict) -> SweepConfig:
     "The evaluation settings (and DP-TI's public C) as a `SweepConfig`, shared with `dpti sweep`."
     return SweepConfig(methods=config.methods, epsilons=config.epsilons, seeds=config.seeds, prompts=TOY_TEMPLATES,
                        images_per_prompt=config.images_per_prompt, num_inference_steps=config.num_inference_steps,
-                       guidance_scale=config.guidance_scale, delta=config.delta, dp_ti=dict(max_grad_norm=public['max_grad_norm']),
-                       generation_batch_size=64, metric='style_distance', better='lower', grid_epsilon=1.0, grid_columns=len(SHAPES))
+                       guidance_scale=config.guidance_scale, delta=config.delta,
+                       dp_ti=dict(max_grad_norm=public['max_grad_norm']), generation_batch_size=64,
+                       metric='style_distance', better='lower', grid_epsilon=1.0, grid_columns=len(SHAPES))
 
 # %% ../nbs/07_toy.ipynb #cecfabc9
-def dpagg_release(per_image: torch.Tensor, center: torch.Tensor | None, public: dict, m: int, epsilon: float, delta: float,
-                  rng: PrivacyRNG) -> tuple[torch.Tensor, DPAggConfig | None]:
-    "One DPAgg-TI release [k, d] from all n per-image embeddings: its own m of n, then aggregated at `epsilon` (∞: without noise)."
+def dpagg_release(per_image: torch.Tensor, center: torch.Tensor | None, public: dict, m: int, epsilon: float,
+                  delta: float, rng: PrivacyRNG) -> tuple[torch.Tensor, DPAggConfig | None]:
+    """One DPAgg-TI release [k, d] from all n per-image embeddings: its own m of n, then aggregated at `epsilon` (∞:
+    without noise)."""
     n, C, output_norm = len(per_image), public['dpagg']['norm'], public['dpagg']['output_norm']
     chosen = per_image[select_images(n, m, 'without-replacement', rng)]
     if math.isinf(epsilon):
@@ -733,7 +820,8 @@ def dpagg_release(per_image: torch.Tensor, center: torch.Tensor | None, public: 
     return aggregate(chosen, dp, rng=rng, center=center, output_norm=output_norm), dp
 
 def dpagg_releases(pipe: StableDiffusionPipeline, dataset: Any, config: ToyDemoConfig, public: dict, seed: int,
-                   epsilons: Sequence[float], ms: Sequence[int] | None = None) -> dict[tuple[int, float], tuple[torch.Tensor, DPAggConfig | None]]:
+                   epsilons: Sequence[float],
+                   ms: Sequence[int] | None = None) -> dict[tuple[int, float], tuple[torch.Tensor, DPAggConfig | None]]:
     "DPAgg-TI's release and privacy config for each (m, ε) (∞: noise-free) from one set of per-image embeddings."
     cfg, rng = per_image_config(config, seed), PrivacyRNG()
     per_image = train_per_image_ti(pipe, dataset, cfg, batch_size=16, progress=False)
@@ -747,11 +835,13 @@ def evaluate_embedding(pipe: StableDiffusionPipeline, embedding: torch.Tensor, t
     "The scores and images of one learned embedding on the sweep's fixed prompts and generation seeds."
     tokens = placeholder_tokens(ti_config.placeholder_token, ti_config.num_vectors)
     set_token_embeddings(pipe.text_encoder, pipe.tokenizer.convert_tokens_to_ids(tokens), embedding)
-    images = generate(pipe, *evaluation_prompts(sweep, ti_config.placeholder_token), num_inference_steps=sweep.num_inference_steps,
-                      guidance_scale=sweep.guidance_scale, batch_size=sweep.generation_batch_size)
+    images = generate(pipe, *evaluation_prompts(sweep, ti_config.placeholder_token),
+                      num_inference_steps=sweep.num_inference_steps, guidance_scale=sweep.guidance_scale,
+                      batch_size=sweep.generation_batch_size)
     return {k: float(v) for k, v in score_fn(images).items()}, images
 
-def _trained(pipe, dataset, method: str, epsilons: Sequence[float], seed: int, config: ToyDemoConfig, public: dict, sweep: SweepConfig):
+def _trained(pipe, dataset, method: str, epsilons: Sequence[float], seed: int, config: ToyDemoConfig, public: dict,
+             sweep: SweepConfig):
     "Yield (ε, embedding, privacy report or DPAgg config or None, train seconds) of one method and training seed."
     start = time.perf_counter()
     if method == 'dpagg-ti':
@@ -769,13 +859,15 @@ def _trained(pipe, dataset, method: str, epsilons: Sequence[float], seed: int, c
 
 def style_rows(pipe: StableDiffusionPipeline, dataset: Any, style: str, config: ToyDemoConfig, public: dict, score_fn,
                out_dir: str | Path | None = None, bar=None) -> list[dict]:
-    "Every method × ε × seed of `config` on one style's `dataset`: one scored row each (seed 0's images saved under `out_dir`)."
+    """Every method × ε × seed of `config` on one style's `dataset`: one scored row each (seed 0's images saved under
+    `out_dir`)."""
     sweep, rows = toy_sweep_config(config, public), []
     for seed in range(config.seeds):
         for method in config.methods:
             if method == 'base' and seed > 0: continue
             epsilons = config.epsilons if method in PRIVATE_METHODS else (math.inf,)
-            for eps, embedding, privacy, train_s in _trained(pipe, dataset, method, epsilons, seed, config, public, sweep):
+            for eps, embedding, privacy, train_s in _trained(pipe, dataset, method, epsilons, seed, config, public,
+                                                             sweep):
                 start = time.perf_counter()
                 scores, images = evaluate_embedding(pipe, embedding, toy_ti_config(config, seed), sweep, score_fn)
                 folder = f'{style}/{cell_dir(method, eps, seed)}'
@@ -784,9 +876,11 @@ def style_rows(pipe: StableDiffusionPipeline, dataset: Any, style: str, config: 
                     for i, im in enumerate(images[:len(SHAPES)]): im.save(Path(out_dir) / folder / f'{i:03d}.png')
                 rows.append(dict(style=style, caption_mode=config.caption_mode, method=method, epsilon=eps, seed=seed,
                                  epsilon_spent=privacy.epsilon if privacy is not None else math.inf,
-                                 noise_multiplier=getattr(privacy, 'noise_multiplier', None), delta=getattr(privacy, 'delta', None),
-                                 n=len(dataset), m=(config.m or len(dataset)) if method == 'dpagg-ti' else None,
-                                 train_s=round(train_s, 2), eval_s=round(time.perf_counter() - start, 2), images=folder) | scores)
+                                 noise_multiplier=getattr(privacy, 'noise_multiplier', None),
+                                 delta=getattr(privacy, 'delta', None), n=len(dataset),
+                                 m=(config.m or len(dataset)) if method == 'dpagg-ti' else None,
+                                 train_s=round(train_s, 2), eval_s=round(time.perf_counter() - start, 2),
+                                 images=folder) | scores)
                 if bar is not None: bar.update(); bar.set_postfix(style=style, method=method, ε=eps, seed=seed)
     return rows
 
@@ -795,19 +889,70 @@ def toy_demo_cells(config: ToyDemoConfig) -> int:
     per_seed = sum(len(config.epsilons) if m in PRIVATE_METHODS else 1 for m in config.methods if m != 'base')
     return len(config.styles) * (config.seeds * per_seed + ('base' in config.methods))
 
-def run_toy_demo(out_dir: str | Path, config: ToyDemoConfig = ToyDemoConfig(), progress: bool = True) -> list[dict]:
-    "Write each private style's captioned icons, train and score every cell into `out_dir` (results.csv, privacy_utility.png, grids.png)."
-    out, rows = Path(out_dir), []
+# %% ../nbs/07_toy.ipynb #b7b6342b
+class QueueTicks:
+    "A progress sink for `style_rows` in a worker process: each finished cell puts one tick on a (manager) queue."
+    def __init__(self, queue): self.queue = queue
+    def update(self, n: int = 1): self.queue.put(n)
+    def set_postfix(self, **kwargs): pass
+
+# %% ../nbs/07_toy.ipynb #01ed4a60
+def demo_style(out_dir: str | Path, config: ToyDemoConfig, style: str, public: dict, bar=None) -> list[dict]:
+    """One private style of the demo in this process: write its captioned icons, train and score every cell (`bar` ticks
+    per cell)."""
+    out = Path(out_dir)
     with torch_threads(config.num_threads):
-        pipe = load_pipeline('toy'); pipe.set_progress_bar_config(disable=True)
-        public = toy_public_settings(pipe, config)
-        bar = tqdm(total=toy_demo_cells(config), desc='demo', unit='cell', disable=not progress)
+        pipe = fresh_toy_pipe()
+        save_style_folder(get_style(style), config.n, out / 'private-images' / style, seed=config.data_seed)
+        dataset = with_caption_mode(load_images(out / 'private-images' / style, 32), config.caption_mode)
+        return style_rows(pipe, dataset, style, config, public, toy_score_fn(style, config.reference_images), out, bar)
+
+# %% ../nbs/07_toy.ipynb #1999fdb0
+def demo_workers(config: ToyDemoConfig) -> int:
+    "How many processes the demo uses: `config.workers`, or one per style up to the CPU count."
+    return min(config.workers or os.cpu_count() or 1, len(config.styles))
+
+# %% ../nbs/07_toy.ipynb #748edef2
+@contextmanager
+def main_not_rerun():
+    """Spawn worker processes that import only dpti: hide `__main__`'s file and spec, so a user's unguarded script is
+    not re-run."""
+    main = sys.modules['__main__']
+    saved = {k: main.__dict__[k] for k in ('__file__', '__spec__') if k in main.__dict__}
+    for k in saved: setattr(main, k, None) if k == '__spec__' else delattr(main, k)
+    try: yield
+    finally: main.__dict__.update(saved)
+
+# %% ../nbs/07_toy.ipynb #afd993ab
+def demo_styles_parallel(out_dir: str | Path, config: ToyDemoConfig, public: dict, bar, workers: int) -> list[dict]:
+    """Every style's rows (in `config.styles` order) from `demo_style` in `workers` spawned processes; `bar` ticks per
+    cell."""
+    ctx, done_rows = multiprocessing.get_context('spawn'), {}
+    with main_not_rerun(), ctx.Manager() as manager, ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        ticks = manager.Queue()
+        pending = {pool.submit(demo_style, out_dir, config, s, public, QueueTicks(ticks)): s for s in config.styles}
+        while pending:
+            finished, _ = wait(pending, timeout=0.5)
+            while not ticks.empty(): bar.update(ticks.get())
+            for f in finished: done_rows[pending.pop(f)] = f.result()
+            rows = [r for s in config.styles for r in done_rows.get(s, [])]
+            if finished: write_results(rows, Path(out_dir) / 'results.csv')
+    return rows
+
+# %% ../nbs/07_toy.ipynb #850e9ee1
+def run_toy_demo(out_dir: str | Path, config: ToyDemoConfig = ToyDemoConfig(), progress: bool = True) -> list[dict]:
+    """Write each private style's captioned icons, train and score every cell into `out_dir` (results.csv,
+    privacy_utility.png, grids.png)."""
+    out, rows, workers = Path(out_dir), [], demo_workers(config)
+    with torch_threads(config.num_threads):
+        public = toy_public_settings(load_pipeline('toy'), config)
+    bar = tqdm(total=toy_demo_cells(config), desc=f'demo ({workers} processes)', unit='cell', disable=not progress)
+    if workers > 1: rows = demo_styles_parallel(out, config, public, bar, workers)
+    else:
         for style in config.styles:
-            save_style_folder(get_style(style), config.n, out / 'private-images' / style, seed=config.data_seed)
-            dataset = with_caption_mode(load_images(out / 'private-images' / style, 32), config.caption_mode)
-            rows += style_rows(pipe, dataset, style, config, public, toy_score_fn(style, config.reference_images), out, bar)
+            rows += demo_style(out, config, style, public, bar)
             write_results(rows, out / 'results.csv')
-        bar.close()
+    bar.close()
     plot_toy_demo(rows, out / 'privacy_utility.png')
     grids = {f'{style} {k}': v for style in config.styles
              for k, v in sweep_grid_images([r for r in rows if r['style'] == style], out, 1.0, len(SHAPES)).items()}
@@ -816,7 +961,8 @@ def run_toy_demo(out_dir: str | Path, config: ToyDemoConfig = ToyDemoConfig(), p
 
 # %% ../nbs/07_toy.ipynb #aba86505
 def plot_toy_demo(rows: Sequence[dict], out_path: str | Path, metric: str = 'style_distance') -> Path:
-    "`metric` vs ε, one panel per style: private methods with ±std (over seeds) error bars, TI and base as lines with bands."
+    """`metric` vs ε, one panel per style: private methods with ±std (over seeds) error bars, TI and base as lines with
+    bands."""
     from matplotlib.figure import Figure
     styles = list(dict.fromkeys(r['style'] for r in rows))
     fig = Figure(figsize=(4.6 * len(styles), 3.8))
@@ -826,63 +972,82 @@ def plot_toy_demo(rows: Sequence[dict], out_path: str | Path, metric: str = 'sty
         for method in dict.fromkeys(g['method'] for g in stats):
             pts = [g for g in stats if g['method'] == method]
             if math.isfinite(pts[0]['epsilon']):
-                ax.errorbar([g['epsilon'] for g in pts], [g['mean'] for g in pts], yerr=[g['std'] for g in pts], marker='o', capsize=3,
-                            color=colors.get(method), label=f"{method} ({max(g['n'] for g in pts)} seeds)")
+                ax.errorbar([g['epsilon'] for g in pts], [g['mean'] for g in pts], yerr=[g['std'] for g in pts],
+                            marker='o', capsize=3, color=colors.get(method),
+                            label=f"{method} ({max(g['n'] for g in pts)} seeds)")
             else:
                 g = pts[0]
-                ax.axhline(g['mean'], ls=':' if method == 'base' else '--', lw=2, color=colors.get(method, 'k'), label=method + ' (ε = ∞)')
-                if g['std'] > 0: ax.axhspan(g['mean'] - g['std'], g['mean'] + g['std'], color=colors.get(method, 'k'), alpha=0.12)
+                ax.axhline(g['mean'], ls=':' if method == 'base' else '--', lw=2, color=colors.get(method, 'k'),
+                           label=method + ' (ε = ∞)')
+                if g['std'] > 0:
+                    ax.axhspan(g['mean'] - g['std'], g['mean'] + g['std'], color=colors.get(method, 'k'), alpha=0.12)
         xs = sorted({g['epsilon'] for g in stats if math.isfinite(g['epsilon'])})
         if xs: ax.set_xscale('log'); ax.set_xticks(xs, [f'{x:g}' for x in xs]); ax.minorticks_off()
-        ax.set_title(f"{style} (captions: {rows[0]['caption_mode']})", fontsize=10); ax.set_xlabel('privacy budget ε'); ax.grid(alpha=0.3)
+        ax.set_title(f"{style} (captions: {rows[0]['caption_mode']})", fontsize=10)
+        ax.set_xlabel('privacy budget ε')
+        ax.grid(alpha=0.3)
     fig.axes[0].set_ylabel(f'{metric} (lower is better)'); fig.axes[0].legend(fontsize=7)
     out = Path(out_path); out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=130, bbox_inches='tight')
     return out
 
 # %% ../nbs/07_toy.ipynb #66be0d59
-PUBLIC_SWEEP_STYLES = ('public-03', 'public-12')   # public styles standing in for private ones (not the demo's `public_style`)
+# public styles standing in for private ones (not the demo's `public_style`)
+PUBLIC_SWEEP_STYLES = ('public-03', 'public-12')
 
-def public_hparam_sweep(trials: Sequence[dict], styles: Sequence[str] = PUBLIC_SWEEP_STYLES, config: ToyDemoConfig | None = None,
-                        epsilon: float = 1.0, pipe: StableDiffusionPipeline | None = None) -> list[dict]:
-    "Score each trial (`method` plus `ToyDemoConfig` overrides) on PUBLIC styles only, private methods at `epsilon`; rows name style and trial."
+def public_hparam_sweep(trials: Sequence[dict], styles: Sequence[str] = PUBLIC_SWEEP_STYLES,
+                        config: ToyDemoConfig | None = None, epsilon: float = 1.0,
+                        pipe: StableDiffusionPipeline | None = None) -> list[dict]:
+    """Score each trial (`method` plus `ToyDemoConfig` overrides) on PUBLIC styles only, private methods at `epsilon`;
+    rows name style and trial."""
     if bad := [s for s in styles if get_style(s) not in PUBLIC_STYLES]:
         raise ToyStyleError(f'the hyper-parameter sweep reads public styles only; {bad[0]!r} is private')
     config, rows = config or ToyDemoConfig(), []
-    pipe = pipe or load_pipeline('toy'); pipe.set_progress_bar_config(disable=True)
+    pipe = pipe or fresh_toy_pipe()
     for style in styles:
-        dataset, score_fn = toy_images(style, config.n, seed=config.data_seed, caption_mode=config.caption_mode), ToyStyleScore(style)
+        dataset, score_fn = toy_images(style, config.n, seed=config.data_seed,
+                                       caption_mode=config.caption_mode), ToyStyleScore(style)
         for trial in trials:
             overrides = {k: v for k, v in trial.items() if k != 'method'}
             epsilons = (epsilon, math.inf) if trial['method'] == 'dpagg-ti' else (epsilon,)
             cfg = dataclasses.replace(config, methods=(trial['method'],), epsilons=epsilons, **overrides)
             for r in style_rows(pipe, dataset, style, cfg, toy_public_settings(pipe, cfg), score_fn):
-                rows.append(r | {'trial': ' '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k, v in overrides.items())})
+                rows.append(r | {'trial': ' '.join(f'{k}={v:g}' if isinstance(v, float) else f'{k}={v}' for k,
+                                                   v in overrides.items())})
     return rows
 
 # %% ../nbs/07_toy.ipynb #0f16e90b
-def dpagg_ablation(style: str, caption_modes: Sequence[str] = tuple(CAPTION_MODES), per_image_steps: Sequence[int] = (20,),
-                   ratios: Sequence[float] = (1.0, 0.5, 0.25), num_vectors: Sequence[int] = (1,), epsilons: Sequence[float] = (1.0, math.inf),
-                   config: ToyDemoConfig | None = None, pipe: StableDiffusionPipeline | None = None, references: bool = True) -> list[dict]:
-    "DPAgg-TI's style_distance over caption mode × per-image steps × m/n × vectors × ε (∞: noise-free), with TI and DP-TI rows per caption mode."
+def dpagg_ablation(style: str, caption_modes: Sequence[str] = tuple(CAPTION_MODES),
+                   per_image_steps: Sequence[int] = (20,), ratios: Sequence[float] = (1.0, 0.5, 0.25),
+                   num_vectors: Sequence[int] = (1,), epsilons: Sequence[float] = (1.0, math.inf),
+                   config: ToyDemoConfig | None = None, references: bool = True) -> list[dict]:
+    """DPAgg-TI's style_distance over caption mode × per-image steps × m/n × vectors × ε (∞: noise-free), with TI and
+    DP-TI rows per caption mode."""
     config = config or ToyDemoConfig(seeds=1)
-    pipe = pipe or load_pipeline('toy'); pipe.set_progress_bar_config(disable=True)
     score_fn, rows = ToyStyleScore(style), []
     for mode in caption_modes:
         dataset = toy_images(style, config.n, seed=config.data_seed, caption_mode=mode)
         for steps in per_image_steps:
             for k in num_vectors:
                 cfg = dataclasses.replace(config, caption_mode=mode, per_image_steps=steps, num_vectors=k)
+                pipe = fresh_toy_pipe()                      # a token of k vectors: a model without the placeholder
                 public = toy_public_settings(pipe, cfg)
-                releases = dpagg_releases(pipe, dataset, cfg, public, 0, epsilons, [max(1, round(r * cfg.n)) for r in ratios])
+                releases = dpagg_releases(pipe, dataset, cfg, public, 0, epsilons,
+                                          [max(1, round(r * cfg.n)) for r in ratios])
                 for (m, eps), (embedding, dp) in releases.items():
-                    scores, _ = evaluate_embedding(pipe, embedding, toy_ti_config(cfg), toy_sweep_config(cfg, public), score_fn)
-                    rows.append(dict(method='dpagg-ti', caption_mode=mode, per_image_steps=steps, num_vectors=k, m=m, m_over_n=m / cfg.n,
-                                     epsilon=eps, noise_multiplier=dp.noise_multiplier if dp else 0.0,
+                    scores, _ = evaluate_embedding(pipe, embedding, toy_ti_config(cfg), toy_sweep_config(cfg, public),
+                                                   score_fn)
+                    rows.append(dict(method='dpagg-ti', caption_mode=mode, per_image_steps=steps, num_vectors=k, m=m,
+                                     m_over_n=m / cfg.n, epsilon=eps,
+                                     noise_multiplier=dp.noise_multiplier if dp else 0.0,
                                      noise_std=dp.noise_std if dp else 0.0, norm=public['dpagg']['norm']) | scores)
         if references:
-            cfg = dataclasses.replace(config, caption_mode=mode, methods=('ti', 'dp-ti'), epsilons=tuple(e for e in epsilons if math.isfinite(e)))
-            rows += [dict(method=r['method'], caption_mode=mode, epsilon=r['epsilon'], noise_multiplier=r['noise_multiplier'],
-                          style_distance=r['style_distance'], style_distance_se=r['style_distance_se'])
-                     for r in style_rows(pipe, dataset, style, cfg, toy_public_settings(pipe, cfg), score_fn)]
+            cfg = dataclasses.replace(config, caption_mode=mode, methods=('ti', 'dp-ti'),
+                                      epsilons=tuple(e for e in epsilons if math.isfinite(e)))
+            pipe = fresh_toy_pipe()
+            rows += [dict(method=r['method'], caption_mode=mode, epsilon=r['epsilon'],
+                          noise_multiplier=r['noise_multiplier'], style_distance=r['style_distance'],
+                          style_distance_se=r['style_distance_se']) for r in style_rows(pipe, dataset, style, cfg,
+                                                                                        toy_public_settings(pipe, cfg),
+                                                                                        score_fn)]
     return rows

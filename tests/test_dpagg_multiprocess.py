@@ -29,7 +29,7 @@ def counting(fn, calls: list):
 def worker(rank: int) -> dict[str, torch.Tensor]:
     "One process: per-image TI of all 7 images, a seeded and a secure DPAgg-TI run; what it trained, its noise draws and its results."
     trained, noise_draws = [], []
-    dpti.ti._train_group = counting(dpti.ti._train_group, trained)
+    dpti.ti.train_record_group = counting(dpti.ti.train_record_group, trained)
     dpti.dpagg.gaussian_noise = counting(dpti.dpagg.gaussian_noise, noise_draws)
     pipe = load_pipeline('tiny-random', device='cpu')
     per_image = train_per_image_ti(pipe, images(), TIConfig(**CONFIG), batch_size=2, progress=False)

@@ -49,7 +49,7 @@ def test_diffusers_loads_dpti_file(tmp_path, xl):
     "diffusers' `load_textual_inversion`, in a fresh process, loads dpti's file into a saved tiny pipeline with the exact rows."
     tiny_pipeline(seed=0, xl=xl).save_pretrained(tmp_path / 'pipe')
     torch.manual_seed(1)
-    vectors = [torch.randn(3, 32) for _ in range(2 if xl else 1)]
+    vectors = [torch.randn(3, d) for d in ((32, 48) if xl else (32,))]   # the tiny SDXL's encoders are 32 and 48 wide
     path = save_embeddings(tmp_path / 'out', {'<dp-style>': vectors[0] if not xl else tuple(vectors)}, report=_Report())
     assert (tmp_path / 'out' / 'privacy_report.json').exists() and load_embeddings(path)[1]['epsilon'] == '2.0'
     got = _fresh_process(LOAD_SDXL if xl else LOAD_SD, tmp_path / 'pipe', path)
@@ -99,7 +99,7 @@ def test_placeholder_already_in_vocabulary():
     with pytest.raises(PlaceholderExistsError, match="'style</w>' is already"): add_placeholder_tokens(pipe, 'style</w>')
 
 def test_unknown_spec():
-    with pytest.raises(ModelNotAvailableError, match="unknown model spec 'tiny'.*tiny-random, tiny-random-xl, sd15-random, toy"): load_pipeline('tiny')
+    with pytest.raises(ModelNotAvailableError, match="unknown model spec 'tiny'.*tiny-random, tiny-random-xl, sd15-random, sdxl-random, toy"): load_pipeline('tiny')
 
 def test_missing_weights_offline(monkeypatch):
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')

@@ -1,8 +1,10 @@
 """The toy world's hyper-parameter sweep reads public styles only (issue #16 item 3): every icon it renders is
 recorded, and none may be of a private style — not the styles it scores, not the public scales' style."""
+import dataclasses, tempfile
+from pathlib import Path
 import pytest
 import dpti.toy as toy
-from dpti.toy import PRIVATE_STYLES, PUBLIC_STYLES, ToyDemoConfig, ToyStyleError, public_hparam_sweep
+from dpti.toy import PRIVATE_STYLES, PUBLIC_STYLES, ToyDemoConfig, ToyStyleError, public_hparam_sweep, run_toy_demo
 
 TINY = dict(n=4, seeds=1, steps=1, batch_size=2, dp_steps=1, dp_batch_size=2, per_image_steps=1, images_per_prompt=1,
             num_inference_steps=1, public_images=2)
@@ -29,3 +31,15 @@ def test_sweep_refuses_a_private_style_before_rendering(rendered, style):
     with pytest.raises(ToyStyleError, match='public styles only'):
         public_hparam_sweep([dict(method='ti')], styles=('public-03', style))
     assert rendered == []
+
+def test_demo_in_two_processes_matches_one():
+    "`run_toy_demo` with one process per style: the same rows in the same order; non-private cells equal to the last digit."
+    cfg = ToyDemoConfig(n=4, seeds=1, epsilons=(4.0,), steps=2, batch_size=2, dp_steps=2, dp_batch_size=2, per_image_steps=2,
+                        images_per_prompt=1, num_inference_steps=2, reference_images=8, public_images=2)
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        one = run_toy_demo(a, dataclasses.replace(cfg, workers=1), progress=False)
+        two = run_toy_demo(b, dataclasses.replace(cfg, workers=2), progress=False)
+        assert (Path(b) / 'results.csv').exists() and (Path(b) / 'privacy_utility.png').exists()
+    assert [(r['style'], r['method'], r['epsilon']) for r in one] == [(r['style'], r['method'], r['epsilon']) for r in two]
+    for x, y in zip(one, two):
+        if x['method'] in ('base', 'ti'): assert x['style_distance'] == y['style_distance'], (x, y)
