@@ -16,7 +16,7 @@ from dp_accounting.pld import privacy_loss_distribution as pld_lib
 import dpti.dp_ti, dpti.dpagg, dpti.privacy
 from .amplification import wor_gaussian_epsilon
 from .core import PrivacyRNG, broadcast_from_main
-from .privacy import DPSGDConfig, PrivacyError, gaussian_noise
+from .privacy import DPSGDConfig, PrivacyError, gaussian_noise, memoised_accounting
 from .dp_ti import train_dp_ti
 from .dpagg import aggregate, initializer_ids, public_center, select_images, train_dpagg_ti
 from .ti import TIConfig, records_of
@@ -28,11 +28,11 @@ __all__ = ['EPSILON_GRID', 'DPAGG_SCORES', 'DPAGG_TESTS', 'DPAGG_TRIALS', 'KIND_
            'EpsilonBound', 'cp_epsilon', 'epsilon_lower_bound', 'mixture_fnr', 'mixture_mu', 'poisson_gaussian_delta',
            'poisson_gaussian_epsilon', 'dp_sgd_pld', 'allows', 'dp_sgd_noise_fit', 'MechanismFamily', 'dpagg_family',
            'dp_sgd_family', 'AuditTest', 'ThresholdBound', 'threshold_bound', 'audit_bounds', 'AuditReport',
-           'one_thread', 'memoised_accounting', 'dpagg_audit_embeddings', 'dpagg_canary', 'projection_score',
-           'per_image_oracle', 'dpagg_dataset', 'dpagg_replay_score', 'audit_dpagg', 'DiracCanaries', 'dirac_canaries',
-           'Observed', 'dirac_hooks', 'dp_ti_replay_scores', 'llr_scores', 'dp_ti_audit_run', 'audit_ti_config',
-           'dp_ti_runs', 'audit_dp_ti', 'one_run_p_value', 'one_run_epsilon', 'OneRunReport', 'one_run_guesses',
-           'audit_one_run', 'run_audit']
+           'one_thread', 'dpagg_audit_embeddings', 'dpagg_canary', 'projection_score', 'per_image_oracle',
+           'dpagg_dataset', 'dpagg_replay_score', 'audit_dpagg', 'DiracCanaries', 'dirac_canaries', 'Observed',
+           'dirac_hooks', 'dp_ti_replay_scores', 'llr_scores', 'dp_ti_audit_run', 'audit_ti_config', 'dp_ti_runs',
+           'audit_dp_ti', 'one_run_p_value', 'one_run_epsilon', 'OneRunReport', 'one_run_guesses', 'audit_one_run',
+           'run_audit']
 
 # %% ../nbs/08_audit.ipynb #b3a64c74
 class AuditError(PrivacyError):
@@ -318,19 +318,6 @@ def _report(method: str, report: Any, bounds: list[ThresholdBound], trials: int,
                        insecure_seed, settings, [dataclasses.asdict(x) for x in bounds])
 
 # %% ../nbs/08_audit.ipynb #d5eb0142
-_ACCOUNTING = ('dpagg_epsilon', 'dpagg_noise_multiplier_for', 'dpsgd_epsilon', 'noise_multiplier_for', '_version')
-_MEMOISED: dict[tuple[str, int], Callable] = {}
-
-def _memoised(name: str, f: Callable) -> Callable:
-    "`f` with its results cached per (hashable) arguments, one cache per function for the whole process."
-    if (name, id(f)) not in _MEMOISED:
-        cached = functools.lru_cache(maxsize=None)(f)
-        def call(*args, **kwargs):
-            try: return cached(*args, **kwargs)
-            except TypeError: return f(*args, **kwargs)
-        _MEMOISED[name, id(f)] = functools.wraps(f)(call)
-    return _MEMOISED[name, id(f)]
-
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
     """Within the block torch uses one CPU thread: an audit's tensors are tiny, and several threads only contend for the
@@ -339,13 +326,6 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     try: yield
     finally: torch.set_num_threads(threads)
-
-@contextlib.contextmanager
-def memoised_accounting() -> Iterator[None]:
-    """Within the block, dpti's accountants (and the report's library-version look-ups) are computed once per argument
-    set, on one thread."""
-    names = {name: _memoised(name, getattr(dpti.privacy, name)) for name in _ACCOUNTING if hasattr(dpti.privacy, name)}
-    with mock.patch.multiple(dpti.privacy, **names), one_thread(): yield
 
 # %% ../nbs/08_audit.ipynb #84c9baad
 DPAGG_SCORES = ('projection', 'replay')
@@ -466,7 +446,7 @@ def audit_dpagg(epsilon: float | None = None, delta: float = 1e-5, n: int = 10, 
     *seeds, choice = _seeds(insecure_seed, 2 * trials + 1)
     chooser = np.random.default_rng(choice)
     scores, result = {True: {s: [] for s in DPAGG_SCORES}, False: {s: [] for s in DPAGG_SCORES}}, None
-    with memoised_accounting(), per_image_oracle(embeddings):
+    with memoised_accounting(), one_thread(), per_image_oracle(embeddings):
         for t, seed in enumerate(seeds):
             canary, at = t % 2 == 0, int(chooser.integers(n))
             images = dpagg_dataset(n, at if canary else None, resolution)
@@ -632,7 +612,7 @@ def dp_ti_runs(epsilon=None, delta=1e-5, sample_rate=0.1, steps=100, noise_multi
     privacy = _dp_ti_privacy(epsilon, delta, sample_rate, steps, noise_multiplier, accountant, max_grad_norm)
     slots = (num_vectors - 1) * pipe.text_encoder.get_input_embeddings().weight.shape[1]
     scores_in, scores_out, result = {s: [] for s in DP_TI_SCORES}, {s: [] for s in DP_TI_SCORES}, None
-    with memoised_accounting():
+    with memoised_accounting(), one_thread():
         seeds = _seeds(insecure_seed, 3 * runs)
         for canary_seed, image_seed, privacy_seed in zip(seeds[0::3], seeds[1::3], seeds[2::3]):
             canaries = dirac_canaries(slots, resolution, canary_seed, canary_scale)

@@ -4,12 +4,14 @@
 
 # %% ../nbs/00_privacy.ipynb #f17c87d8
 from __future__ import annotations
-import dataclasses, hmac, json, math, os, secrets, warnings
+import contextlib, dataclasses, functools, hmac, importlib, json, math, os, secrets, warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Sequence
+from types import ModuleType
+from typing import Callable, Iterator, Sequence
+from unittest import mock
 
 import torch
 from torch import Tensor
@@ -20,13 +22,13 @@ from .core import PrivacyRNG, atomic_write
 from .amplification import wor_gaussian_epsilon, wor_gaussian_noise_multiplier, wor_gaussian_pld
 
 # %% auto #0
-__all__ = ['RDP_ORDERS', 'DPSGD_ACCOUNTANTS', 'MAX_NOISE_MULTIPLIER', 'SAMPLINGS', 'DPAGG_ACCOUNTANTS', 'REPORT_FILENAME',
-           'METADATA_KEY', 'PLD_GRID', 'LEDGER_FILENAME', 'LEDGER_KEY_FILENAME', 'LEDGER_VERSION', 'PrivacyError',
-           'check_privacy_args', 'per_sample_norms', 'clip_per_sample', 'gaussian_noise', 'dpsgd_event',
+__all__ = ['RDP_ORDERS', 'DPSGD_ACCOUNTANTS', 'MAX_NOISE_MULTIPLIER', 'SAMPLINGS', 'DPAGG_ACCOUNTANTS', 'ACCOUNTING',
+           'REPORT_FILENAME', 'METADATA_KEY', 'PLD_GRID', 'LEDGER_FILENAME', 'LEDGER_KEY_FILENAME', 'LEDGER_VERSION',
+           'PrivacyError', 'check_privacy_args', 'per_sample_norms', 'clip_per_sample', 'gaussian_noise', 'dpsgd_event',
            'dpsgd_epsilon', 'calibrate_noise_multiplier', 'noise_multiplier_for', 'default_dpagg_accountant',
            'adjacency_of', 'dpagg_sensitivity', 'classical_gaussian_sigma', 'dpagg_event', 'dpagg_epsilon',
-           'dpagg_noise_multiplier_for', 'DPSGDConfig', 'DPAggConfig', 'library_versions', 'PrivacyReport',
-           'release_pld', 'compose_reports', 'default_ledger_dir', 'ledger_key', 'PrivacyLedger']
+           'dpagg_noise_multiplier_for', 'memoised_accounting', 'DPSGDConfig', 'DPAggConfig', 'library_versions',
+           'PrivacyReport', 'release_pld', 'compose_reports', 'default_ledger_dir', 'ledger_key', 'PrivacyLedger']
 
 # %% ../nbs/00_privacy.ipynb #95b432de
 class PrivacyError(ValueError):
@@ -277,6 +279,28 @@ def dpagg_noise_multiplier_for(target_epsilon: float, delta: float, n: int, m: i
     return calibrate_noise_multiplier(eps, target_epsilon, start=start, factor=1.1)
 
 _COARSE_ORDERS = (1.5, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64)
+
+# %% ../nbs/00_privacy.ipynb #3b48d23d
+ACCOUNTING = ('dpagg_epsilon', 'dpagg_noise_multiplier_for', 'dpsgd_epsilon', 'noise_multiplier_for', '_version')
+_MEMOISED: dict[tuple[str, int], Callable] = {}
+
+def _memoised(name: str, f: Callable) -> Callable:
+    "`f` with its results cached per (hashable) arguments, one cache per function for the whole process."
+    if (name, id(f)) not in _MEMOISED:
+        cached = functools.lru_cache(maxsize=None)(f)
+        def call(*args, **kwargs):
+            try: return cached(*args, **kwargs)
+            except TypeError: return f(*args, **kwargs)
+        _MEMOISED[name, id(f)] = functools.wraps(f)(call)
+    return _MEMOISED[name, id(f)]
+
+@contextlib.contextmanager
+def memoised_accounting(module: ModuleType | None = None,  # where the accountants live (default `dpti.privacy`)
+                        ) -> Iterator[None]:
+    "Within the block, the accountants (and the report's library-version look-ups) run once per argument set."
+    module = module or importlib.import_module('dpti.privacy')
+    names = {name: _memoised(name, getattr(module, name)) for name in ACCOUNTING if hasattr(module, name)}
+    with mock.patch.multiple(module, **names): yield
 
 # %% ../nbs/00_privacy.ipynb #dc0babec
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, StableDiffusi
 from transformers import CLIPTextModel
 from .data import load_images, to_tensor
 from .core import PrivacyRNG
-from .privacy import DPAggConfig
+from .privacy import DPAggConfig, memoised_accounting
 from .ti import TIConfig, prepare_ti, records_of, train_per_image_ti
 from .dpagg import (aggregate, initializer_ids, make_dpagg_config, normalize_embeddings, public_center,
                         public_norms, rescale_rows, select_images)
@@ -901,7 +901,7 @@ def demo_style(out_dir: str | Path, config: ToyDemoConfig, style: str, public: d
     """One private style of the demo in this process: write its captioned icons, train and score every cell (`bar` ticks
     per cell)."""
     out = Path(out_dir)
-    with torch_threads(config.num_threads):
+    with torch_threads(config.num_threads), memoised_accounting():
         pipe = fresh_toy_pipe()
         save_style_folder(get_style(style), config.n, out / 'private-images' / style, seed=config.data_seed)
         dataset = with_caption_mode(load_images(out / 'private-images' / style, 32), config.caption_mode)
