@@ -20,9 +20,9 @@ from .ti import TIConfig, captions_of, prepare_ti, train_per_image_ti
 
 # %% auto #0
 __all__ = ['SCALINGS', 'CENTERS', 'PER_IMAGE_NAME', 'DPAggError', 'normalize_embeddings', 'initializer_ids', 'public_center',
-           'default_norm', 'noise_to_signal', 'public_norms', 'rescale_rows', 'aggregate', 'select_images',
-           'make_dpagg_config', 'DPAggResult', 'save_per_image_embeddings', 'aggregate_once', 'train_dpagg_ti',
-           'dpagg_public']
+           'default_norm', 'noise_to_signal', 'public_norms', 'rescale_rows', 'aggregate', 'noise_free_aggregate',
+           'select_images', 'make_dpagg_config', 'DPAggResult', 'save_per_image_embeddings', 'aggregate_once',
+           'train_dpagg_ti', 'dpagg_public']
 
 # %% ../nbs/05_dpagg.ipynb #54244b55
 class DPAggError(PrivacyError):
@@ -133,8 +133,17 @@ def aggregate(embeddings: Tensor, config: DPAggConfig, rng: PrivacyRNG | None = 
     u = normalize_embeddings(embeddings, config.norm, center, scaling)
     expected_count = config.m if config.sampling == 'without-replacement' else config.sample_rate * config.n
     noise = gaussian_noise(tuple(u.shape[1:]), config.noise_std, rng, dtype=torch.float64).to(u.device)
-    release = (u.double().sum(0) / expected_count + noise).to(u.dtype)
-    if center is not None: release = release + center.to(release.device, release.dtype)
+    return _recentred((u.double().sum(0) / expected_count + noise).to(u.dtype), center, output_norm)
+
+def noise_free_aggregate(embeddings: Tensor, norm: float, center: Tensor | None = None,
+                         output_norm: float | None = None, scaling: str = 'normalize') -> Tensor:
+    "`aggregate` of all the given embeddings without its noise: what the average keeps (ablations, tests). Not private."
+    u = normalize_embeddings(embeddings, norm, center, scaling)
+    return _recentred(u.double().mean(0).to(u.dtype), center, output_norm)
+
+def _recentred(mean: Tensor, center: Tensor | None, output_norm: float | None) -> Tensor:
+    "The aggregate's last steps: the centre added back, each row rescaled to `output_norm` (None: left as it is)."
+    release = mean if center is None else mean + center.to(mean.device, mean.dtype)
     return release if output_norm is None else rescale_rows(release, _check_norm('output_norm', output_norm))
 
 # %% ../nbs/05_dpagg.ipynb #dd1484e2

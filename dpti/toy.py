@@ -25,8 +25,8 @@ from .data import load_images, to_tensor
 from .core import PrivacyRNG
 from .privacy import DPAggConfig, memoised_accounting
 from .ti import TIConfig, prepare_ti, records_of, train_per_image_ti
-from .dpagg import (aggregate, initializer_ids, make_dpagg_config, normalize_embeddings, public_center,
-                        public_norms, rescale_rows, select_images)
+from .dpagg import (aggregate, initializer_ids, make_dpagg_config, noise_free_aggregate, public_center,
+                        public_norms, select_images)
 from .dp_ti import public_grad_norm
 from .eval import (METHODS, PRIVATE_METHODS, SweepConfig, KIDScorer, cell_dir, combine_scores, evaluation_prompts,
                        generate, group_rows, read_results, save_grids, sweep_grid_images, train_cell, write_results)
@@ -813,9 +813,7 @@ def dpagg_release(per_image: torch.Tensor, center: torch.Tensor | None, public: 
     without noise)."""
     n, C, output_norm = len(per_image), public['dpagg']['norm'], public['dpagg']['output_norm']
     chosen = per_image[select_images(n, m, 'without-replacement', rng)]
-    if math.isinf(epsilon):
-        mean = normalize_embeddings(chosen, C, center).double().mean(0).float()
-        return rescale_rows(mean if center is None else mean + center, output_norm), None
+    if math.isinf(epsilon): return noise_free_aggregate(chosen, C, center, output_norm), None
     dp = make_dpagg_config(n, m, C, delta, target_epsilon=epsilon)
     return aggregate(chosen, dp, rng=rng, center=center, output_norm=output_norm), dp
 
