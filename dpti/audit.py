@@ -13,13 +13,14 @@ import torch
 from torch import Tensor
 from scipy import optimize, special, stats
 from dp_accounting.pld import privacy_loss_distribution as pld_lib
-import dpti.dp_ti, dpti.dpagg, dpti.privacy
+import dpti.dp_ti, dpti.dpagg, dpti.privacy, dpti.ti
 from .amplification import wor_gaussian_epsilon
 from .core import PrivacyRNG, broadcast_from_main
-from .privacy import DPSGDConfig, PrivacyError, gaussian_noise, memoised_accounting
-from .dp_ti import train_dp_ti
-from .dpagg import aggregate, initializer_ids, public_center, select_images, train_dpagg_ti
-from .ti import TIConfig, records_of
+from .privacy import DEFAULT_DPSGD_ACCOUNTANT, DPSGDConfig, PrivacyError, gaussian_noise, memoised_accounting
+from .dp_ti import make_dp_ti_plan, train_dp_ti
+from .dpagg import aggregate, initializer_ids, make_dpagg_plan, public_center, select_images, train_dpagg_ti
+from .ti import TIConfig, TrainingOptions, records_of
+from .methods import method_names
 from .models import load_pipeline
 
 # %% auto #0
@@ -392,7 +393,7 @@ def dpagg_replay_score(release: Tensor, tables: tuple[Tensor, Tensor], result: A
                        output_norm: float | None) -> float:
     """Published-seed attack: ‖release − replay without canary‖ − ‖release − replay with it‖ (`tables`: per-image
     embeddings of D, D′)."""
-    config = result.dp_config
+    config = result.plan.dp_config
     nearest = []
     for table in tables:
         with warnings.catch_warnings():
@@ -440,17 +441,17 @@ def audit_dpagg(epsilon: float | None = None, delta: float = 1e-5, n: int = 10, 
     center, output_norm = public_center('initializer', pipe, ids,
                                         1), float(public_center('initializer', pipe, ids, 1).norm())
     embeddings, w = dpagg_audit_embeddings(center, sampling, center.shape)
-    kwargs = dict(target_epsilon=epsilon, noise_multiplier=noise_multiplier, delta=delta, sampling=sampling,
-                  progress=False)
-    if accountant is not None: kwargs['accountant'] = accountant
     *seeds, choice = _seeds(insecure_seed, 2 * trials + 1)
     chooser = np.random.default_rng(choice)
     scores, result = {True: {s: [] for s in DPAGG_SCORES}, False: {s: [] for s in DPAGG_SCORES}}, None
     with memoised_accounting(), one_thread(), per_image_oracle(embeddings):
+        plan = make_dpagg_plan(pipe, config, n, m, target_epsilon=epsilon, delta=delta,
+                               noise_multiplier=noise_multiplier, sampling=sampling, accountant=accountant)
         for t, seed in enumerate(seeds):
             canary, at = t % 2 == 0, int(chooser.integers(n))
             images = dpagg_dataset(n, at if canary else None, resolution)
-            result = train_dpagg_ti(pipe, images, config, m, privacy_rng=_privacy_rng(insecure_seed, seed), **kwargs)
+            options = TrainingOptions(progress=False, privacy_rng=_privacy_rng(insecure_seed, seed))
+            result = train_dpagg_ti(pipe, images, config, plan, options)
             tables = tuple(torch.stack([embeddings['canary' if i == at and with_canary else 'other'] for i in range(n)])
                            for with_canary in (False, True))
             scores[canary]['projection'].append(projection_score(result.embedding, w))
@@ -515,8 +516,7 @@ def dirac_hooks(canaries: DiracCanaries, max_grad_norm: float, observed: Observe
     """Within the block `train_dp_ti` sees canary slots through a white-box stand-in (tagged latents, Dirac gradients);
     `observed` fills."""
     codes, slots = canaries.codes(), len(canaries.images)
-    real_latents, real_grads, real_optimizer = (dpti.dp_ti.cache_latents, dpti.dp_ti.per_example_grads,
-                                                dpti.dp_ti.make_optimizer)
+    real_latents, real_grads, real_optimizer = dpti.ti.cache_latents, dpti.ti.per_example_grads, dpti.ti.make_optimizer
     def cache_latents(vae, images, *args, **kwargs):
         records = records_of(images)
         code = [codes.get(_fingerprint(r[0])) for r in records]
@@ -546,7 +546,7 @@ def dirac_hooks(canaries: DiracCanaries, max_grad_norm: float, observed: Observe
             lambda opt, a, k: observed.gradients.append(opt.param_groups[0]['params'][0].grad.detach().clone())
         )
         return optimizer, schedule
-    with mock.patch.multiple(dpti.dp_ti, cache_latents=cache_latents, per_example_grads=per_example_grads,
+    with mock.patch.multiple(dpti.ti, cache_latents=cache_latents, per_example_grads=per_example_grads,
                              make_optimizer=make_optimizer):
         yield
 
@@ -576,15 +576,13 @@ def dp_ti_audit_run(pipe: Any, canaries: DiracCanaries, real_images: list[Tensor
     "One end-to-end `train_dp_ti` run with the canary slots: each slot's scores (`DP_TI_SCORES`) and the run's result."
     observed, dataset, slots = Observed(), list(real_images) + list(canaries.images), len(canaries.images)
     with dirac_hooks(canaries, privacy['max_grad_norm'], observed):
-        result = train_dp_ti(pipe, dataset, config, privacy_rng=privacy_rng, allow_large_delta=True, progress=False,
-                             **privacy)
+        plan = make_dp_ti_plan(config, len(dataset), allow_large_delta=True, **privacy)
+        result = train_dp_ti(pipe, dataset, config, plan, TrainingOptions(progress=False, privacy_rng=privacy_rng))
     rep, n = result.report, len(dataset)
     sums = torch.stack(observed.gradients).flatten(1).double() * rep.sample_rate * n  # [T, k·d]: clipped sum + noise
     x = (sums[:, :slots] / rep.max_grad_norm).numpy()
     llr = llr_scores(x, rep.sample_rate, rep.noise_multiplier)
-    release = -(
-        result.embeddings.flatten()[:slots].double() - observed.initial.flatten()[:slots].double().cpu()
-    ).numpy()
+    release = -(result.embedding.flatten()[:slots].double() - observed.initial.flatten()[:slots].double().cpu()).numpy()
     replay = dp_ti_replay_scores(sums, rep, n, len(real_images), slots, int(rep.seed or 0))
     return dict(llr=llr, sum=x.sum(0), release=release, replay=replay), result
 
@@ -594,22 +592,22 @@ def audit_ti_config(num_vectors: int, steps: int, resolution: int) -> TIConfig:
     return TIConfig(placeholder_token='<dpti-audit>', num_vectors=num_vectors, resolution=resolution, templates=('{}',),
                     train_batch_size=8192, max_train_steps=steps, num_views=1, scale_lr=False, learning_rate=5e-3)
 
-def _dp_ti_privacy(epsilon, delta, sample_rate, steps, noise_multiplier, accountant, max_grad_norm) -> dict:
-    "`train_dp_ti`'s privacy arguments: calibrated by the shipped code to `epsilon`, or a config at `noise_multiplier`."
+def _dp_ti_privacy(epsilon, delta, sample_rate, noise_multiplier, accountant, max_grad_norm) -> dict:
+    "`make_dp_ti_plan`'s privacy arguments: calibrated by the shipped code to `epsilon`, or at `noise_multiplier`."
     if (epsilon is None) == (noise_multiplier is None):
         raise AuditError("pass exactly one of epsilon (calibrate the noise) and noise_multiplier")
     if epsilon is None:
-        return dict(privacy=DPSGDConfig(noise_multiplier, sample_rate, steps, delta, max_grad_norm, accountant),
-                    max_grad_norm=max_grad_norm)
+        return dict(noise_multiplier=noise_multiplier, delta=delta, sample_rate=sample_rate,
+                    max_grad_norm=max_grad_norm, accountant=accountant)
     return dict(target_epsilon=epsilon, delta=delta, sample_rate=sample_rate, max_grad_norm=max_grad_norm,
                 accountant=accountant)
 
-def dp_ti_runs(epsilon=None, delta=1e-5, sample_rate=0.1, steps=100, noise_multiplier=None, accountant='prv', runs=1,
-               max_grad_norm=1.0, pipe=None, insecure_seed=None, canary_scale=10.0, real_images=4, num_vectors=65,
-               resolution=16) -> tuple[dict, dict, Any, Any]:
+def dp_ti_runs(epsilon=None, delta=1e-5, sample_rate=0.1, steps=100, noise_multiplier=None,
+               accountant=DEFAULT_DPSGD_ACCOUNTANT, runs=1, max_grad_norm=1.0, pipe=None, insecure_seed=None,
+               canary_scale=10.0, real_images=4, num_vectors=65, resolution=16) -> tuple[dict, dict, Any, Any]:
     "`runs` end-to-end DP-TI runs: the scores of included slots, of the others, the last run's result and its config."
     pipe, config = _audit_pipe(pipe), audit_ti_config(num_vectors, steps, resolution)
-    privacy = _dp_ti_privacy(epsilon, delta, sample_rate, steps, noise_multiplier, accountant, max_grad_norm)
+    privacy = _dp_ti_privacy(epsilon, delta, sample_rate, noise_multiplier, accountant, max_grad_norm)
     slots = (num_vectors - 1) * pipe.text_encoder.get_input_embeddings().weight.shape[1]
     scores_in, scores_out, result = {s: [] for s in DP_TI_SCORES}, {s: [] for s in DP_TI_SCORES}, None
     with memoised_accounting(), one_thread():
@@ -635,9 +633,10 @@ def _tests_for(tests: Sequence[AuditTest], score: str | None, names: Sequence[st
     return [AuditTest(score, 0.3, 0.8), AuditTest(score, 0.05, 0.2)]
 
 def audit_dp_ti(epsilon: float | None = None, delta: float = 1e-5, sample_rate: float = 0.1, steps: int = 100,
-                noise_multiplier: float | None = None, accountant: str = 'prv', trials: int = DP_TI_TRIALS,
-                confidence: float = 0.95, score: str | None = None, max_grad_norm: float = 1.0, pipe: Any = None,
-                insecure_seed: int | None = None, canary_scale: float = 10.0, num_vectors: int = 65) -> AuditReport:
+                noise_multiplier: float | None = None, accountant: str = DEFAULT_DPSGD_ACCOUNTANT,
+                trials: int = DP_TI_TRIALS, confidence: float = 0.95, score: str | None = None,
+                max_grad_norm: float = 1.0, pipe: Any = None, insecure_seed: int | None = None,
+                canary_scale: float = 10.0, num_vectors: int = 65) -> AuditReport:
     """Audit `train_dp_ti` end to end with Dirac canaries: about `trials` canaries in and as many out, over as many runs
     as that takes."""
     start, trials = time.time(), _check_trials(trials)
@@ -708,9 +707,9 @@ def one_run_guesses(scores: np.ndarray, included: np.ndarray, fractions: Sequenc
     return [(k, int(included[order[:k]].sum())) for k in (max(1, int(f * len(scores))) for f in fractions)]
 
 def audit_one_run(epsilon: float | None = None, delta: float = 1e-5, sample_rate: float = 0.1, steps: int = 100,
-                  noise_multiplier: float | None = None, accountant: str = 'prv', confidence: float = 0.95,
-                  score: str = 'llr', fractions: Sequence[float] = GUESS_FRACTIONS, pipe: Any = None,
-                  insecure_seed: int | None = None) -> OneRunReport:
+                  noise_multiplier: float | None = None, accountant: str = DEFAULT_DPSGD_ACCOUNTANT,
+                  confidence: float = 0.95, score: str = 'llr', fractions: Sequence[float] = GUESS_FRACTIONS,
+                  pipe: Any = None, insecure_seed: int | None = None) -> OneRunReport:
     """Audit one end-to-end `train_dp_ti` run with 2,048 Dirac canaries (Steinke et al. 2023): ε_lower from the count of
     correct guesses."""
     start = time.time()
@@ -729,13 +728,26 @@ def audit_one_run(epsilon: float | None = None, delta: float = 1e-5, sample_rate
                         dict(sample_rate=rep.sample_rate, steps=rep.steps, accountant=rep.accountant))
 
 # %% ../nbs/08_audit.ipynb #75d30702
-METHODS = ('dpagg-ti', 'dp-ti')
+METHODS = method_names(private=True)              # every private method of the registry is audited
 SCORES = DP_TI_SCORES
 
-def run_audit(method: str, epsilon: float | None, delta: float, trials: int | None = None, n: int = 10, m: int = 8,
-              sampling: str = 'without-replacement', sample_rate: float = 0.1, steps: int = 100,
-              noise_multiplier: float | None = None, accountant: str | None = None, confidence: float = 0.95,
-              score: str | None = None, insecure_seed: int | None = None, one_run: bool = False) -> dict:
+def run_audit(
+    method: str,  # dp-ti | dpagg-ti
+    epsilon: float | None = None,  # the claimed ε (the noise is calibrated to it) …
+    delta: float = 1e-5,  # δ of the claim
+    trials: int | None = None,  # runs on each neighbouring dataset (default: sized to flag the planted bugs)
+    n: int = 10,  # dpagg-ti: images in the audited dataset
+    m: int = 8,  # dpagg-ti: images aggregated
+    sampling: str = 'without-replacement',  # dpagg-ti: without-replacement | poisson
+    sample_rate: float = 0.1,  # dp-ti: Poisson rate q
+    steps: int = 100,  # dp-ti: noisy steps
+    noise_multiplier: float | None = None,  # … or the noise multiplier σ instead of ε
+    accountant: str | None = None,  # default: the method's default accountant
+    confidence: float = 0.95,  # of the lower bound
+    score: str | None = None,  # dp-ti: one test statistic (llr | sum | release | replay | final; default: all)
+    insecure_seed: int | None = None,  # reproducible audit randomness (default: the OS CSPRNG, as shipped)
+    one_run: bool = False,  # dp-ti: audit one training run with many canaries
+) -> dict:
     """Audit `method` ('dpagg-ti' or 'dp-ti') end to end at (`epsilon`, `delta`) or at `noise_multiplier`; the report as
     a dict."""
     if method not in METHODS: raise AuditError(f"method={method!r} is not one of {', '.join(METHODS)}")
@@ -746,7 +758,7 @@ def run_audit(method: str, epsilon: float | None, delta: float, trials: int | No
         if one_run: raise AuditError("the one-run audit is for dp-ti (DPAgg-TI releases one aggregate per run)")
         return audit_dpagg(epsilon, delta, n, m, noise_multiplier, sampling, accountant, trials or DPAGG_TRIALS,
                            confidence, insecure_seed=insecure_seed).to_dict()
-    if one_run: return audit_one_run(epsilon, delta, sample_rate, steps, noise_multiplier, accountant or 'prv', confidence, score or 'llr',
+    if one_run: return audit_one_run(epsilon, delta, sample_rate, steps, noise_multiplier, accountant or DEFAULT_DPSGD_ACCOUNTANT, confidence, score or 'llr',
                                      insecure_seed=insecure_seed).to_dict()
-    return audit_dp_ti(epsilon, delta, sample_rate, steps, noise_multiplier, accountant or 'prv',
+    return audit_dp_ti(epsilon, delta, sample_rate, steps, noise_multiplier, accountant or DEFAULT_DPSGD_ACCOUNTANT,
                        trials or DP_TI_TRIALS, confidence, score, insecure_seed=insecure_seed).to_dict()

@@ -13,7 +13,7 @@ import torch.distributed as dist
 
 # %% auto #0
 __all__ = ['STREAMS', 'world_size', 'rank', 'allreduce_sum', 'broadcast_from_main', 'derive_generator', 'PrivacyRNG',
-           'atomic_write']
+           'atomic_write', 'is_out_of_memory']
 
 # %% ../nbs/00a_core.ipynb #80146852
 def world_size() -> int:
@@ -127,3 +127,12 @@ def atomic_write(
     finally:
         if os.path.exists(tmp): os.remove(tmp)
     return path
+
+# %% ../nbs/00a_core.ipynb #04d46d49
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is an allocation failure: CUDA's `OutOfMemoryError`, Python's `MemoryError`, or the CPU
+    allocator's RuntimeError."""
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)): return True
+    return isinstance(error, RuntimeError) and any(
+        s in str(error) for s in ("can't allocate memory", 'not enough memory', 'out of memory')
+    )

@@ -7,25 +7,25 @@ from __future__ import annotations
 import dataclasses, hashlib, json, math, os, warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 from safetensors import safe_open
 from safetensors.torch import save_file
 from .core import PrivacyRNG, allreduce_sum, atomic_write, broadcast_from_main, derive_generator, rank, world_size
-from .privacy import (DPSGDConfig, PrivacyError, PrivacyReport, check_privacy_args, clip_per_sample, dpsgd_epsilon,
-                          gaussian_noise)
-from .models import save_embeddings, set_placeholder_embeddings
-from .ti import (TIConfig, TIResult, autocast_context, cache_latents, captions_of, check_resolution, make_optimizer,
-                     per_example_grads, prepare_ti, records_of, render_validation_images, run_meta, shuffled_batches,
-                     training_mode)
+from .privacy import (DEFAULT_DPSGD_ACCOUNTANT, DPSGDConfig, PrivacyError, PrivacyReport, check_privacy_args,
+                          clip_per_sample, dpsgd_epsilon, gaussian_noise)
+from .ti import (Callback, ProgressCallback, ShuffledSteps, TIConfig, TILoop, TIResult, TrainingOptions,
+                     ValidationCallback, cache_latents, captions_of, loop_result, per_example_grads,
+                     prepare_ti, records_of, shared_embedding_loop, sharded_steps)
 
 # %% auto #0
-__all__ = ['SAMPLINGS', 'CHECKPOINT_NAME', 'CHECKPOINT_KEY', 'DPTIError', 'clipped_sum', 'noisy_mean', 'dp_noisy_gradient',
-           'default_delta', 'resolve_privacy', 'PoissonSteps', 'ShuffledSteps', 'distributed_dp_noisy_gradient',
-           'dataset_digest', 'run_fingerprint', 'save_checkpoint', 'load_checkpoint', 'DPTIResult', 'dp_ti_public',
-           'train_dp_ti', 'public_grad_norm', 'save_dp_ti']
+__all__ = ['DP_TI_SAMPLINGS', 'CHECKPOINT_NAME', 'CHECKPOINT_KEY', 'DPTIError', 'clipped_sum', 'noisy_mean', 'dp_noisy_gradient',
+           'default_delta', 'DPTIPlan', 'make_dp_ti_plan', 'PoissonSteps', 'distributed_dp_noisy_gradient',
+           'dataset_digest', 'run_fingerprint', 'save_checkpoint', 'load_checkpoint', 'dp_ti_public', 'dp_ti_report',
+           'dp_ti_reduce', 'dp_ti_finish', 'dp_ti_postfix', 'CheckpointCallback', 'train_dp_ti', 'check_plan',
+           'public_grad_norm']
 
 # %% ../nbs/04_dp_ti.ipynb #c01f5b49
 class DPTIError(ValueError):
@@ -55,38 +55,83 @@ def default_delta(n: int) -> float:
     "δ when none is given: min(10⁻⁵, 1/(10n)), well below 1/n."
     return min(1e-5, 1 / (10 * n))
 
-def resolve_privacy(config: TIConfig, n: int, privacy: DPSGDConfig | None = None, target_epsilon: float | None = None,
-                    delta: float | None = None, sample_rate: float | None = None, max_grad_norm: float = 1.0,
-                    accountant: str = 'prv', allow_large_delta: bool = False) -> DPSGDConfig | None:
-    "The run's `DPSGDConfig`: `privacy` checked against the run, one calibrated to `target_epsilon`, or None (ε = ∞)."
-    if privacy is not None:
-        if target_epsilon is not None or sample_rate is not None or delta is not None:
-            raise DPTIError('pass either privacy=DPSGDConfig(...) or target_epsilon/delta/sample_rate, not both')
-        check_privacy_args(delta=privacy.delta, n=n, allow_large_delta=allow_large_delta)
-        if privacy.steps != config.max_train_steps:
-            raise DPTIError(
-                f'privacy.steps={privacy.steps} differs from config.max_train_steps={config.max_train_steps}; make them equal'
-            )
-        return privacy
-    if target_epsilon is None:
+DP_TI_SAMPLINGS = ('poisson', 'shuffle')
+
+@dataclass(frozen=True)
+class DPTIPlan:
+    "A DP-TI run's privacy, fixed before training (`make_dp_ti_plan`): the DP-SGD config (None: ε = ∞) and the batches."
+    privacy: DPSGDConfig | None
+    sampling: str                    # 'poisson' (each image kept with rate q) or 'shuffle' (plain TI's, ε = ∞ only)
+    n: int
+    sample_rate: float               # q (Poisson), or step_size / n (shuffle)
+    step_size: int                   # train_batch_size × gradient_accumulation_steps
+    allow_large_delta: bool = False
+
+    @property
+    def expected_batch_size(self) -> float:
+        "What the summed gradient is divided by: q·n (public), or the fixed step size."
+        return self.sample_rate * self.n if self.sampling == 'poisson' else self.step_size
+
+def _dpsgd_config(config: TIConfig, n: int, target_epsilon: float | None, delta: float | None,
+                  noise_multiplier: float | None, sample_rate: float | None, max_grad_norm: float, accountant: str,
+                  allow_large_delta: bool) -> DPSGDConfig | None:
+    "The DP-SGD config of a run on n images from ε (calibrated) or σ; None when neither is given (ε = ∞)."
+    if target_epsilon is not None and noise_multiplier is not None:
+        raise DPTIError('pass either target_epsilon or noise_multiplier, not both')
+    if target_epsilon is None and noise_multiplier is None:
         if delta is not None:
             raise DPTIError(
-                f'delta={delta} was given without target_epsilon; pass target_epsilon (or privacy) for a private run'
+                f'delta={delta} was given without target_epsilon; pass target_epsilon (or noise_multiplier) '
+                'for a private run'
             )
         return None
     delta = default_delta(n) if delta is None else delta
-    check_privacy_args(epsilon=target_epsilon, delta=delta, n=n, allow_large_delta=allow_large_delta)
+    check_privacy_args(epsilon=target_epsilon, delta=delta, n=n, noise_multiplier=noise_multiplier,
+                       allow_large_delta=allow_large_delta)
     step_size = config.train_batch_size * config.gradient_accumulation_steps
     q = step_size / n if sample_rate is None else sample_rate
     if sample_rate is None and q > 1:
         raise PrivacyError(f'n={n} images are too few for an expected batch of {step_size} (sample_rate {q:.3g} > 1); '
                            'lower train_batch_size × gradient_accumulation_steps, or pass sample_rate <= 1')
     check_privacy_args(sample_rate=q, steps=config.max_train_steps)
+    if noise_multiplier is not None:
+        return DPSGDConfig(noise_multiplier, q, config.max_train_steps, delta, max_grad_norm, accountant)
     return DPSGDConfig.for_epsilon(target_epsilon, delta, q, config.max_train_steps, max_grad_norm, accountant)
 
-# %% ../nbs/04_dp_ti.ipynb #ba1fd9d5
-SAMPLINGS = ('poisson', 'shuffle')
+# %% ../nbs/04_dp_ti.ipynb #773900a6
+def make_dp_ti_plan(
+    config: TIConfig,                        # the TI settings: steps and (expected) batch size
+    n: int,                                  # number of private records (images)
+    target_epsilon: float | None = None,     # calibrate σ to this ε (None, with no noise_multiplier: ε = ∞)
+    delta: float | None = None,              # δ (default: min(1e-5, 1/(10 n)))
+    noise_multiplier: float | None = None,   # σ, instead of target_epsilon
+    sample_rate: float | None = None,        # Poisson rate q (default: batch size × accumulation / n)
+    max_grad_norm: float = 1.0,              # clipping norm C of each image's whole k×d gradient
+    accountant: str = DEFAULT_DPSGD_ACCOUNTANT,  # prv | rdp | pld
+    sampling: str | None = None,             # poisson | shuffle (default: poisson when private, shuffle when not)
+    allow_large_delta: bool = False,         # accept δ ≥ 1/n (not recommended)
+) -> DPTIPlan:
+    "DP-TI's plan for n images: the DP-SGD config from ε or σ (checked), the sampler, and the public step size."
+    privacy = _dpsgd_config(config, n, target_epsilon, delta, noise_multiplier, sample_rate, max_grad_norm, accountant,
+                            allow_large_delta)
+    sampling = sampling or ('poisson' if privacy else 'shuffle')
+    if sampling not in DP_TI_SAMPLINGS:
+        raise DPTIError(f'sampling={sampling!r} is not one of {", ".join(DP_TI_SAMPLINGS)}')
+    step_size = config.train_batch_size * config.gradient_accumulation_steps
+    if sampling == 'shuffle':
+        if privacy:
+            raise DPTIError("sampling='shuffle' is not covered by the Poisson accountant; use sampling='poisson'")
+        if sample_rate is not None:
+            raise DPTIError("sample_rate needs Poisson sampling: pass target_epsilon, or sampling='poisson'")
+        if world_size() > 1:
+            raise DPTIError("sampling='shuffle' (plain TI) runs on one process; use sampling='poisson'")
+        if step_size > n:
+            raise DPTIError(f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {n} images '
+                            '(an image appears at most once per step)')
+    q = privacy.sample_rate if privacy else (sample_rate or min(1.0, step_size / n))
+    return DPTIPlan(privacy, sampling, n, q, step_size, allow_large_delta)
 
+# %% ../nbs/04_dp_ti.ipynb #ba1fd9d5
 @dataclass
 class PoissonSteps:
     """Step t of DP-TI: a Poisson batch and its privacy randomness (from `rng`), one non-private draw generator per
@@ -101,30 +146,6 @@ class PoissonSteps:
         rng = self.rng.child(step)
         batch = rng.poisson(self.n, self.sample_rate)
         return batch, [derive_generator(self.seed, 'draws', step * self.n + int(i) + 1) for i in batch], rng
-
-@dataclass
-class ShuffledSteps:
-    "Plain TI's steps: fixed-size batches from shuffled passes, one draw generator shared in order (ε = ∞ only)."
-    n: int
-    step_size: int
-    seed: int
-
-    def __post_init__(self):
-        self.batches, self.draws, self.taken = (shuffled_batches(self.n, self.step_size,
-                                                                 derive_generator(self.seed, 'batches')),
-                                                derive_generator(self.seed, 'draws'), 0)
-
-    def __call__(self, step: int) -> tuple[Tensor, torch.Generator, None]:
-        "(the step's indices, the shared draw generator, no noise generator); steps must come in order."
-        if step != self.taken:
-            raise DPTIError(f'plain TI batches come in order: expected step {self.taken}, got {step}')
-        self.taken += 1
-        return next(self.batches), self.draws, None
-
-    def skip(self, steps: int) -> None:
-        "Replay the batches of the first `steps` steps (on resume; the draw generator's state is restored separately)."
-        for _ in range(steps): next(self.batches)
-        self.taken = steps
 
 # %% ../nbs/04_dp_ti.ipynb #a96474c1
 def distributed_dp_noisy_gradient(local_grads: Tensor, max_grad_norm: float, noise_multiplier: float,
@@ -199,40 +220,6 @@ def load_checkpoint(path: str | os.PathLike, embedding: Tensor, optimizer: torch
     return int(meta['step'])
 
 # %% ../nbs/04_dp_ti.ipynb #b92f2c5e
-@dataclass
-class DPTIResult(TIResult):
-    "A `TIResult` with the `PrivacyReport` of the run (None when non-private)."
-    report: PrivacyReport | None = None
-
-def _check_sampling(sampling: str | None, privacy: DPSGDConfig | None) -> str:
-    "The sampler to use: Poisson when private; plain TI's shuffled batches by default when not."
-    sampling = sampling or ('poisson' if privacy else 'shuffle')
-    if sampling not in SAMPLINGS: raise DPTIError(f'sampling={sampling!r} is not one of {", ".join(SAMPLINGS)}')
-    if sampling == 'shuffle' and privacy:
-        raise DPTIError(
-            "sampling='shuffle' is not covered by the Poisson accountant; use sampling='poisson' with privacy"
-        )
-    if sampling == 'shuffle' and world_size() > 1:
-        raise DPTIError("sampling='shuffle' (plain TI) runs on one process; use sampling='poisson' with several")
-    return sampling
-
-def _step_gradient(pipe: Any, embedding: Tensor, latents: Tensor, inputs: Any, config: TIConfig, batch: Tensor,
-                   draws: Any, privacy: DPSGDConfig | None) -> tuple[Tensor, Tensor]:
-    "This process's summed (clipped, if private) per-example gradients [k, d] and [loss sum, count]."
-    total, stats = torch.zeros_like(embedding), torch.zeros(2, device=embedding.device)
-    shared = isinstance(draws, torch.Generator)
-    for lo in range(0, len(batch), config.train_batch_size):
-        micro = batch[lo:lo + config.train_batch_size]
-        with autocast_context(config, pipe.unet.device):
-            grads, loss = per_example_grads(pipe, embedding[None], torch.zeros(len(micro), dtype=torch.long),
-                                            latents[micro], inputs.prompt_ids(micro),
-                                            draws if shared else draws[lo : lo + len(micro)],
-                                            config.augmentation_multiplicity, placeholder_ids=inputs.placeholder_ids,
-                                            noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
-        total += clipped_sum(grads, privacy.max_grad_norm).float() if privacy else grads.sum(0).float()
-        stats += torch.stack([loss.sum(), torch.tensor(float(len(micro)))]).to(stats.device)
-    return total, stats
-
 def dp_ti_public(config: TIConfig, privacy: DPSGDConfig, n: int) -> list[str]:
     "What DP-TI's guarantee treats as public, one line each."
     return [
@@ -242,89 +229,100 @@ def dp_ti_public(config: TIConfig, privacy: DPSGDConfig, n: int) -> list[str]:
         'the model and every hyper-parameter (to be chosen on public data)',
     ]
 
-def _report(privacy: DPSGDConfig, steps: int, n: int, config: TIConfig, meta: dict, rng: PrivacyRNG,
-            allow_large_delta: bool) -> PrivacyReport:
-    "The privacy report of `steps` steps taken with `privacy`."
+def dp_ti_report(plan: DPTIPlan, steps: int, config: TIConfig, meta: dict, rng: PrivacyRNG) -> PrivacyReport:
+    "The privacy report of `steps` steps taken with `plan`'s config."
+    privacy, n = plan.privacy, plan.n
     done = dataclasses.replace(privacy, steps=steps)
-    return done.report(seed=config.seed, n=n, allow_large_delta=allow_large_delta, model={'id': meta.get('model')},
+    return done.report(seed=config.seed, n=n, allow_large_delta=plan.allow_large_delta, model={'id': meta.get('model')},
                        private=rng.private, privacy_randomness=rng.kind, public=dp_ti_public(config, privacy, n),
-                       extra=dict(expected_batch_size=privacy.sample_rate * n,
+                       extra=dict(expected_batch_size=plan.expected_batch_size,
                                   augmentation_multiplicity=config.augmentation_multiplicity,
                                   num_vectors=config.num_vectors, placeholder_token=config.placeholder_token,
                                   planned_steps=privacy.steps, processes=world_size(),
                                   encoder_dims=meta['encoder_dims'],
                                   dimension=config.num_vectors * sum(meta['encoder_dims'])))
 
+# %% ../nbs/04_dp_ti.ipynb #8851f3e0
+def dp_ti_reduce(plan: DPTIPlan) -> Callable[..., Tensor]:
+    "How a micro-batch's per-example gradients enter the step's sum: each clipped to C first when private."
+    if plan.privacy is None: return lambda grads, rows, parameter: grads.sum(0).float()
+    return lambda grads, rows, parameter: clipped_sum(grads, plan.privacy.max_grad_norm).float()
+
+def dp_ti_finish(plan: DPTIPlan) -> Callable[..., Tensor]:
+    """The gradient AdamW sees: the processes' sums all-reduced, then Gaussian noise added once and ÷ qn (private), or
+    the mean."""
+    def finish(step, total: Tensor, stats: Tensor) -> Tensor:
+        allreduce_sum(total); allreduce_sum(stats)
+        if plan.privacy is None: return total / plan.expected_batch_size
+        return noisy_mean(total, plan.privacy.noise_multiplier, plan.privacy.max_grad_norm, plan.expected_batch_size,
+                          step.rng)
+    return finish
+
+def dp_ti_postfix(plan: DPTIPlan, steps: int, stop: int) -> Callable[[TILoop], dict]:
+    "The progress bar's postfix: the ε spent so far (refreshed every tenth of the steps), or the loss when not private."
+    marks, shown = {math.ceil(steps * j / 10) for j in range(1, 11)} | {stop}, {}
+    def postfix(loop: TILoop) -> dict:
+        if plan.privacy is None: return dict(loss=f'{loop.losses[-1]:.4f}')
+        p, done = plan.privacy, loop.step + 1
+        if done in marks:
+            shown['ε'] = f'{dpsgd_epsilon(p.noise_multiplier, p.sample_rate, done, p.delta, p.accountant):.3g}'
+        return dict(shown)
+    return postfix
+
+# %% ../nbs/04_dp_ti.ipynb #765e0045
+class CheckpointCallback(Callback):
+    """Resume from `checkpoint_dir` before the first step (if asked); rank 0 saves every `checkpoint_steps` and at
+    `stop`."""
+    def __init__(self, options: TrainingOptions, fingerprint: dict, sampler: Any, stop: int):
+        self.options, self.fingerprint, self.sampler, self.stop = options, fingerprint, sampler, stop
+        self.generators = {'draws': sampler.draws} if isinstance(sampler, ShuffledSteps) else {}
+
+    def before_fit(self, loop: TILoop) -> None:
+        if not (self.options.resume and (Path(self.options.checkpoint_dir) / CHECKPOINT_NAME).exists()): return
+        loop.start = load_checkpoint(self.options.checkpoint_dir, loop.parameter, loop.optimizer, loop.schedule,
+                                     self.fingerprint, self.generators)
+        if isinstance(self.sampler, ShuffledSteps): self.sampler.skip(loop.start)
+
+    def after_step(self, loop: TILoop) -> None:
+        done = loop.step + 1
+        if rank() == 0 and (done % self.options.checkpoint_steps == 0 or done == self.stop):
+            save_checkpoint(self.options.checkpoint_dir, done, loop.parameter, loop.optimizer, loop.schedule,
+                            self.fingerprint, self.generators)
+
 # %% ../nbs/04_dp_ti.ipynb #e67a04cb
-def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, privacy: DPSGDConfig | None = None,
-                target_epsilon: float | None = None, delta: float | None = None, sample_rate: float | None = None,
-                max_grad_norm: float = 1.0, accountant: str = 'prv', privacy_rng: PrivacyRNG | None = None,
-                sampling: str | None = None, checkpoint_dir: str | os.PathLike | None = None,
-                checkpoint_steps: int = 100, resume: bool = False, stop_after: int | None = None,
-                allow_large_delta: bool = False, progress: bool = True) -> DPTIResult:
-    """DP-TI: Textual Inversion trained with DP-SGD (Poisson rate q, clipping C, noise σ); ε = ∞ without privacy
-    arguments."""
-    inputs, records = prepare_ti(pipe, config, captions_of(dataset)), records_of(dataset)
-    check_resolution(records, config)
-    n, this_rank, world = len(records), rank(), world_size()
-    rng = privacy_rng or PrivacyRNG()
-    privacy = resolve_privacy(config, n, privacy, target_epsilon, delta, sample_rate, max_grad_norm, accountant,
-                              allow_large_delta)
-    sampling = _check_sampling(sampling, privacy)
-    if sampling == 'shuffle' and sample_rate is not None:
-        raise DPTIError("sample_rate needs Poisson sampling: pass target_epsilon/privacy, or sampling='poisson'")
-    step_size = config.train_batch_size * config.gradient_accumulation_steps
-    if sampling == 'shuffle' and step_size > n:
-        raise DPTIError(
-            f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {n} images (an image appears at most once per step)'
-        )
-    q = privacy.sample_rate if privacy else (sample_rate or min(1.0, step_size / n))
-    sampler = (PoissonSteps(n, q, config.seed, rng) if sampling == 'poisson' else ShuffledSteps(n, step_size,
-                                                                                                config.seed))
-    embedding = inputs.init_embedding.clone().to(pipe.text_encoder.device).requires_grad_(True)
-    lr = config.effective_learning_rate(config.train_batch_size)
-    optimizer, schedule = make_optimizer([embedding], config, lr)
-    fingerprint = run_fingerprint(config, privacy, records, sampling, rng, captions_of(dataset))
-    generators = {'draws': sampler.draws} if sampling == 'shuffle' else {}
-    start = 0
-    if resume and checkpoint_dir is not None and (Path(checkpoint_dir) / CHECKPOINT_NAME).exists():
-        start = load_checkpoint(checkpoint_dir, embedding, optimizer, schedule, fingerprint, generators)
-        if sampling == 'shuffle': sampler.skip(start)
-    stop = min(config.max_train_steps, stop_after or config.max_train_steps)
-    latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
-    result = DPTIResult(embedding, inputs.placeholder_tokens, [], config,
-                        meta=run_meta(pipe, inputs, n, lr) | dict(sampling=sampling, start_step=start))
-    marks, eps_spent = {math.ceil(config.max_train_steps * j / 10) for j in range(1, 11)}, None
-    bar = tqdm(range(start, stop), total=config.max_train_steps, initial=start, desc='DP-TI' if privacy else 'TI (ε=∞)',
-               disable=not progress or this_rank != 0)
-    with training_mode(pipe, config):
-        for step in bar:
-            batch, draws, step_rng = sampler(step)
-            total, stats = _step_gradient(pipe, embedding, latents, inputs, config, batch[this_rank::world],
-                                          draws if sampling == 'shuffle' else draws[this_rank::world], privacy)
-            allreduce_sum(total); allreduce_sum(stats)
-            if privacy: embedding.grad = noisy_mean(total, privacy.noise_multiplier, privacy.max_grad_norm, q * n, step_rng)
-            else: embedding.grad = total / (step_size if sampling == 'shuffle' else q * n)
-            optimizer.step(); schedule.step(); optimizer.zero_grad(set_to_none=True)
-            result.losses.append((stats[0] / stats[1]).item() if stats[1] > 0 else float('nan'))
-            if progress and this_rank == 0:
-                # a private batch's loss has no noise on it
-                post = {} if privacy else dict(loss=f'{result.losses[-1]:.4f}')
-                if privacy and (step + 1 in marks or step + 1 == stop):
-                    eps_spent = dpsgd_epsilon(privacy.noise_multiplier, q, step + 1, privacy.delta, privacy.accountant)
-                if eps_spent is not None: post['ε'] = f'{eps_spent:.3g}'
-                bar.set_postfix(post)
-            if config.validation_prompt and (step + 1) % config.validation_steps == 0 and this_rank == 0:
-                result.validation_images.append((step + 1, render_validation_images(pipe, config, inputs, embedding)))
-            if (checkpoint_dir is not None and this_rank == 0
-                and ((step + 1) % checkpoint_steps == 0 or step + 1 == stop)):
-                save_checkpoint(checkpoint_dir, step + 1, embedding, optimizer, schedule, fingerprint, generators)
-    bar.close()
-    result.embeddings = embedding.detach().cpu()
-    set_placeholder_embeddings(pipe, inputs.placeholder_ids, result.embeddings)
-    result.meta['steps_done'] = max(stop, start)
-    if privacy: result.report = _report(privacy, max(stop, start), n, config, result.meta, rng, allow_large_delta)
+def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, plan: DPTIPlan | None = None,
+                options: TrainingOptions | None = None) -> TIResult:
+    """DP-TI: Textual Inversion trained with DP-SGD as `plan` says (`make_dp_ti_plan`; None: ε = ∞ with plain TI's
+    batches)."""
+    records, options = records_of(dataset), options or TrainingOptions()
+    plan = plan or make_dp_ti_plan(config, len(records))
+    check_plan(plan, config, len(records))
+    rng = options.privacy_rng or PrivacyRNG()
+    sampler = (PoissonSteps(plan.n, plan.sample_rate, config.seed, rng) if plan.sampling == 'poisson'
+               else ShuffledSteps(plan.n, plan.step_size, config.seed))
+    stop = min(config.max_train_steps, options.stop_after or config.max_train_steps)
+    bar = tqdm(total=config.max_train_steps, desc='DP-TI' if plan.privacy else 'TI (ε=∞)',
+               disable=not options.progress or rank() != 0)
+    callbacks = [ProgressCallback(bar, postfix=dp_ti_postfix(plan, config.max_train_steps, stop)), ValidationCallback()]
+    if options.checkpoint_dir is not None:
+        fingerprint = run_fingerprint(config, plan.privacy, records, plan.sampling, rng, captions_of(dataset))
+        callbacks.insert(0, CheckpointCallback(options, fingerprint, sampler, stop))
+    loop = shared_embedding_loop(pipe, dataset, config, sharded_steps(sampler, config.train_batch_size),
+                                 dp_ti_finish(plan), dp_ti_reduce(plan), callbacks)
+    loop.fit(stop); bar.close()
+    result = loop_result(loop, plan=plan, meta=dict(sampling=plan.sampling, start_step=loop.start,
+                                                    steps_done=max(stop, loop.start)))
+    if plan.privacy: result.report = dp_ti_report(plan, max(stop, loop.start), config, result.meta, rng)
     return result
+
+def check_plan(plan: DPTIPlan, config: TIConfig, n: int) -> None:
+    "Refuse a plan made for another dataset size or step count."
+    if plan.n != n: raise DPTIError(f'the plan is for n={plan.n} images but the dataset has {n}; make the plan for it')
+    if plan.privacy and plan.privacy.steps != config.max_train_steps:
+        raise DPTIError(
+            f'the plan is for {plan.privacy.steps} steps but config.max_train_steps={config.max_train_steps}; '
+            'make the plan with this config'
+        )
 
 # %% ../nbs/04_dp_ti.ipynb #24399b2c
 def public_grad_norm(pipe: Any, public_dataset: Any, config: TIConfig, quantile: float = 0.5) -> float:
@@ -338,11 +336,3 @@ def public_grad_norm(pipe: Any, public_dataset: Any, config: TIConfig, quantile:
                                  derive_generator(config.seed, 'held_out'), config.augmentation_multiplicity,
                                  placeholder_ids=inputs.placeholder_ids, noise_scheduler=inputs.noise_scheduler)
     return float(grads.flatten(1).norm(dim=1).quantile(quantile))
-
-# %% ../nbs/04_dp_ti.ipynb #f817c10d
-def save_dp_ti(result: TIResult, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write the embedding (and the privacy report, if any) of a DP-TI or TI run to folder `path`; returns the embedding
-    file."""
-    return save_embeddings(path, {result.config.placeholder_token: result.embeddings},
-                           report=getattr(result, 'report', None), overwrite=overwrite,
-                           encoder_dims=result.meta.get('encoder_dims'))

@@ -16,13 +16,13 @@ from .core import PrivacyRNG, broadcast_from_main, rank
 from .models import (encoder_dims, get_token_embeddings, ids_per_encoder, save_embeddings,
                          set_placeholder_embeddings, text_encoder_pairs)
 from .privacy import DPAggConfig, PrivacyError, PrivacyReport, check_privacy_args, gaussian_noise
-from .ti import TIConfig, captions_of, prepare_ti, train_per_image_ti
+from .ti import TIConfig, TIResult, TrainingOptions, captions_of, prepare_ti, train_per_image_ti
 
 # %% auto #0
 __all__ = ['SCALINGS', 'CENTERS', 'PER_IMAGE_NAME', 'DPAggError', 'normalize_embeddings', 'initializer_ids', 'public_center',
            'default_norm', 'noise_to_signal', 'public_norms', 'rescale_rows', 'aggregate', 'noise_free_aggregate',
-           'select_images', 'make_dpagg_config', 'DPAggResult', 'save_per_image_embeddings', 'aggregate_once',
-           'train_dpagg_ti', 'dpagg_public']
+           'select_images', 'make_dpagg_config', 'save_per_image_embeddings', 'aggregate_once', 'DPAggPlan',
+           'make_dpagg_plan', 'train_dpagg_ti', 'dpagg_public']
 
 # %% ../nbs/05_dpagg.ipynb #54244b55
 class DPAggError(PrivacyError):
@@ -185,23 +185,6 @@ def make_dpagg_config(n: int, m: int, norm: float, delta: float | None, target_e
 # %% ../nbs/05_dpagg.ipynb #facb3f8d
 PER_IMAGE_NAME = 'per_image_embeddings.safetensors'
 
-@dataclass
-class DPAggResult:
-    """A DPAgg-TI release: the private embedding [k, d], its tokens, the privacy report, how many images were trained,
-    and the configs."""
-    embedding: Tensor
-    placeholder_tokens: list[str]
-    report: PrivacyReport
-    selected: int
-    config: TIConfig
-    dp_config: DPAggConfig
-    encoder_dims: tuple[int, ...] | None = None   # SDXL: (768, 1280), the parts of the joint embedding
-
-    def save(self, path: str | Path, a1111: bool = False, overwrite: bool = False) -> Path:
-        "Write `learned_embeds.safetensors` (+ `privacy_report.json`) that diffusers' `load_textual_inversion` reads."
-        return save_embeddings(path, {self.placeholder_tokens[0]: self.embedding}, report=self.report, a1111=a1111,
-                               overwrite=overwrite, encoder_dims=self.encoder_dims)
-
 def save_per_image_embeddings(path: str | Path, embeddings: Tensor) -> Path:
     "Write per-image embeddings [m, k, d] to a safetensors file marked NOT private, with a warning."
     path = Path(path)
@@ -232,31 +215,64 @@ def _public_quantities(pipe: Any, config: TIConfig, center: str, norm: float | s
     elif output_norm is not None: output_norm = _check_norm('output_norm', output_norm)
     return c, C, output_norm
 
-def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, m: int, target_epsilon: float | None = None,
-                   delta: float | None = None, noise_multiplier: float | None = None, norm: float | str = 'initializer',
-                   sampling: str = 'without-replacement', center: str = 'initializer',
-                   output_norm: float | str | None = 'initializer', scaling: str = 'normalize',
-                   accountant: str | None = None, allow_large_delta: bool = False,
-                   privacy_rng: PrivacyRNG | None = None, batch_size: int = 8, save_per_image: str | Path | None = None,
-                   progress: bool = True) -> DPAggResult:
-    """DPAgg-TI: draw m of the n images, train one TI embedding per drawn image, release their normalised mean plus
-    calibrated Gaussian noise."""
+@dataclass(frozen=True)
+class DPAggPlan:
+    """A DPAgg-TI release fixed before training (`make_dpagg_plan`): the mechanism, and the public centre and output
+    norm."""
+    dp_config: DPAggConfig
+    center: str                       # 'none' | 'initializer' | 'vocabulary-mean': where the centre comes from
+    center_vector: Tensor | None      # that public centre [k, d]
+    output_norm: float | None         # each released row rescaled to this public norm (None: left as it is)
+    scaling: str = 'normalize'        # 'normalize' (every embedding to norm C) or 'clip'
+
+    @property
+    def epsilon(self) -> float: return self.dp_config.epsilon
+
+def make_dpagg_plan(
+    pipe: Any,                                   # the model: the public centre and default norm come from it
+    config: TIConfig,                            # the per-image TI settings (initializer token, number of vectors)
+    n: int,                                      # number of private records (images)
+    m: int | None = None,                        # images drawn and aggregated (default n)
+    target_epsilon: float | None = None,         # calibrate σ to this ε …
+    delta: float | None = None,                  # δ (required; well below 1/n)
+    noise_multiplier: float | None = None,       # … or give σ
+    norm: float | str = 'initializer',           # C: every centred embedding scaled to it ('initializer': its norm)
+    sampling: str = 'without-replacement',       # without-replacement (replace-one) | poisson (add/remove)
+    center: str = 'initializer',                 # none | initializer | vocabulary-mean (public centres)
+    output_norm: float | str | None = 'initializer',  # rescale each released row ('initializer': its row norm)
+    scaling: str = 'normalize',                  # normalize | clip
+    accountant: str | None = None,               # default: profile (without replacement), pld (poisson)
+    allow_large_delta: bool = False,             # accept δ ≥ 1/n (not recommended)
+) -> DPAggPlan:
+    "DPAgg-TI's plan for n images: the mechanism from ε or σ (checked), with its public centre, norm and output norm."
     if scaling not in SCALINGS: raise DPAggError(f"scaling={scaling!r} is not one of {', '.join(SCALINGS)}")
-    n = len(dataset)
     c, C, out_norm = _public_quantities(pipe, config, center, norm, output_norm)
-    dp_config = make_dpagg_config(n, m, C, delta, target_epsilon, noise_multiplier, sampling, accountant,
-                                  allow_large_delta)
-    rng = privacy_rng or PrivacyRNG()
-    indices = select_images(n, m, sampling, rng).tolist()
-    per_image = train_per_image_ti(pipe, dataset, config, indices=indices, batch_size=batch_size, progress=progress)
-    if save_per_image is not None and rank() == 0: save_per_image_embeddings(save_per_image, per_image)
-    embedding = aggregate_once(per_image, dp_config, rng=rng, center=c, output_norm=out_norm, scaling=scaling)
+    dp_config = make_dpagg_config(n, n if m is None else m, C, delta, target_epsilon, noise_multiplier, sampling,
+                                  accountant, allow_large_delta)
+    return DPAggPlan(dp_config, center, c, out_norm, scaling)
+
+def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, plan: DPAggPlan,
+                   options: TrainingOptions | None = None) -> TIResult:
+    """DPAgg-TI as `plan` says (`make_dpagg_plan`): draw m of the n images, train one TI embedding per drawn image,
+    release their normalised mean plus calibrated Gaussian noise."""
+    options, dp_config = options or TrainingOptions(), plan.dp_config
+    if dp_config.n != len(dataset):
+        raise DPAggError(
+            f"the plan is for n={dp_config.n} images but the dataset has {len(dataset)}; make the plan for it"
+        )
+    rng = options.privacy_rng or PrivacyRNG()
+    indices = select_images(dp_config.n, dp_config.m, dp_config.sampling, rng).tolist()
+    per_image = train_per_image_ti(pipe, dataset, config, indices=indices, batch_size=options.per_image_batch_size,
+                                   progress=options.progress)
+    if options.save_per_image is not None and rank() == 0: save_per_image_embeddings(options.save_per_image, per_image)
+    embedding = aggregate_once(per_image, dp_config, rng=rng, center=plan.center_vector, output_norm=plan.output_norm,
+                               scaling=plan.scaling)
     del per_image
     inputs = prepare_ti(pipe, config, captions_of(dataset))
     set_placeholder_embeddings(pipe, inputs.placeholder_ids, embedding)
-    report = _report(pipe, config, dp_config, rng, center, scaling, out_norm)
-    return DPAggResult(embedding, inputs.placeholder_tokens, report, len(indices), config, dp_config,
-                       encoder_dims(pipe))
+    report = _report(pipe, config, dp_config, rng, plan.center, plan.scaling, plan.output_norm)
+    return TIResult(embedding, inputs.placeholder_tokens, config, report=report, plan=plan,
+                    meta=dict(selected=len(indices), encoder_dims=list(encoder_dims(pipe))))
 
 def dpagg_public(config: TIConfig, dp_config: DPAggConfig, center: str, output_norm: float | None) -> list[str]:
     "What DPAgg-TI's guarantee treats as public, one line each."

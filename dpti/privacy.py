@@ -22,13 +22,14 @@ from .core import PrivacyRNG, atomic_write
 from .amplification import wor_gaussian_epsilon, wor_gaussian_noise_multiplier, wor_gaussian_pld
 
 # %% auto #0
-__all__ = ['RDP_ORDERS', 'DPSGD_ACCOUNTANTS', 'MAX_NOISE_MULTIPLIER', 'SAMPLINGS', 'DPAGG_ACCOUNTANTS', 'ACCOUNTING',
-           'REPORT_FILENAME', 'METADATA_KEY', 'PLD_GRID', 'LEDGER_FILENAME', 'LEDGER_KEY_FILENAME', 'LEDGER_VERSION',
-           'PrivacyError', 'check_privacy_args', 'per_sample_norms', 'clip_per_sample', 'gaussian_noise', 'dpsgd_event',
-           'dpsgd_epsilon', 'calibrate_noise_multiplier', 'noise_multiplier_for', 'default_dpagg_accountant',
-           'adjacency_of', 'dpagg_sensitivity', 'classical_gaussian_sigma', 'dpagg_event', 'dpagg_epsilon',
-           'dpagg_noise_multiplier_for', 'memoised_accounting', 'DPSGDConfig', 'DPAggConfig', 'library_versions',
-           'PrivacyReport', 'release_pld', 'compose_reports', 'default_ledger_dir', 'ledger_key', 'PrivacyLedger']
+__all__ = ['RDP_ORDERS', 'DPSGD_ACCOUNTANTS', 'DEFAULT_DPSGD_ACCOUNTANT', 'MAX_NOISE_MULTIPLIER', 'SAMPLINGS',
+           'DPAGG_ACCOUNTANTS', 'ACCOUNTING', 'REPORT_FILENAME', 'METADATA_KEY', 'PLD_GRID', 'LEDGER_FILENAME',
+           'LEDGER_KEY_FILENAME', 'LEDGER_VERSION', 'PrivacyError', 'check_privacy_args', 'per_sample_norms',
+           'clip_per_sample', 'gaussian_noise', 'dpsgd_event', 'dpsgd_epsilon', 'calibrate_noise_multiplier',
+           'noise_multiplier_for', 'default_dpagg_accountant', 'adjacency_of', 'dpagg_sensitivity',
+           'classical_gaussian_sigma', 'dpagg_event', 'dpagg_epsilon', 'dpagg_noise_multiplier_for',
+           'memoised_accounting', 'DPSGDConfig', 'DPAggConfig', 'library_versions', 'PrivacyReport', 'release_pld',
+           'compose_reports', 'default_ledger_dir', 'ledger_key', 'PrivacyLedger', 'ledger_summary', 'describe_ledger']
 
 # %% ../nbs/00_privacy.ipynb #95b432de
 class PrivacyError(ValueError):
@@ -98,6 +99,7 @@ def gaussian_noise(shape: Sequence[int], std: float, rng: PrivacyRNG | None = No
 # %% ../nbs/00_privacy.ipynb #f08bdc19
 RDP_ORDERS: tuple[float, ...] = tuple(dpa_rdp.rdp_privacy_accountant.DEFAULT_RDP_ORDERS)
 DPSGD_ACCOUNTANTS = ('prv', 'rdp', 'pld')
+DEFAULT_DPSGD_ACCOUNTANT = 'prv'   # PRV (Gopi et al. 2021): tight for DP-SGD, the only place the default is named
 _AR, _RO = dp_accounting.NeighboringRelation.ADD_OR_REMOVE_ONE, dp_accounting.NeighboringRelation.REPLACE_ONE
 
 def dpsgd_event(noise_multiplier: float, sample_rate: float, steps: int) -> dp_accounting.DpEvent:
@@ -109,11 +111,14 @@ def _check_accountant(accountant: str, allowed: Sequence[str]) -> str:
     if accountant not in allowed: raise PrivacyError(f"accountant={accountant!r} is not one of {', '.join(allowed)}")
     return accountant
 
+def _check_dpsgd(accountant: str, **args) -> None:
+    "Refuse impossible DP-SGD arguments (`check_privacy_args`) and an unknown accountant."
+    check_privacy_args(**args); _check_accountant(accountant, DPSGD_ACCOUNTANTS)
+
 def dpsgd_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
-                  accountant: str = 'prv') -> float:
+                  accountant: str = DEFAULT_DPSGD_ACCOUNTANT) -> float:
     "ε of DP-SGD (Poisson rate `sample_rate`, noise multiplier, `steps`) at `delta`, add/remove adjacency."
-    check_privacy_args(delta=delta, sample_rate=sample_rate, steps=steps, noise_multiplier=noise_multiplier)
-    _check_accountant(accountant, DPSGD_ACCOUNTANTS)
+    _check_dpsgd(accountant, delta=delta, sample_rate=sample_rate, steps=steps, noise_multiplier=noise_multiplier)
     sigma, q, steps = float(noise_multiplier), float(sample_rate), int(steps)
     if accountant == 'pld':
         acc = dpa_pld.PLDAccountant(_AR)
@@ -166,10 +171,9 @@ def calibrate_noise_multiplier(epsilon_of: Callable[[float], float], target_epsi
     return hi
 
 def noise_multiplier_for(target_epsilon: float, delta: float, sample_rate: float, steps: int,
-                         accountant: str = 'prv') -> float:
+                         accountant: str = DEFAULT_DPSGD_ACCOUNTANT) -> float:
     "Noise multiplier σ whose DP-SGD ε is within 1 % below `target_epsilon` at `delta`."
-    check_privacy_args(epsilon=target_epsilon, delta=delta, sample_rate=sample_rate, steps=steps)
-    _check_accountant(accountant, DPSGD_ACCOUNTANTS)
+    _check_dpsgd(accountant, epsilon=target_epsilon, delta=delta, sample_rate=sample_rate, steps=steps)
     rdp_eps = lambda s: dpsgd_epsilon(s, sample_rate, steps, delta, 'rdp')
     sigma = calibrate_noise_multiplier(rdp_eps, target_epsilon, rtol=0.01 if accountant == 'rdp' else 0.05)
     if accountant == 'rdp': return sigma
@@ -311,7 +315,7 @@ class DPSGDConfig:
     steps: int
     delta: float
     max_grad_norm: float
-    accountant: str = 'prv'
+    accountant: str = DEFAULT_DPSGD_ACCOUNTANT
 
     def __post_init__(self):
         check_privacy_args(delta=self.delta, sample_rate=self.sample_rate, steps=self.steps,
@@ -330,7 +334,7 @@ class DPSGDConfig:
 
     @classmethod
     def for_epsilon(cls, target_epsilon: float, delta: float, sample_rate: float, steps: int, max_grad_norm: float,
-                    accountant: str = 'prv') -> DPSGDConfig:
+                    accountant: str = DEFAULT_DPSGD_ACCOUNTANT) -> DPSGDConfig:
         "The config whose noise multiplier meets `target_epsilon` (within 1 % below)."
         sigma = noise_multiplier_for(target_epsilon, delta, sample_rate, steps, accountant)
         return cls(sigma, sample_rate, steps, delta, max_grad_norm, accountant)
@@ -662,3 +666,22 @@ class PrivacyLedger:
         self.releases.append(dict(report=report.to_dict(), records=sorted(set(keyed)), folder=folder))
         self.save()
         return total['epsilon']
+
+# %% ../nbs/00_privacy.ipynb #bf8e9d83
+def ledger_summary(ledger: PrivacyLedger, delta: float | None = None,
+                   records: Sequence[str] | None = None,  # only the releases with these content hashes, and their total
+                   ) -> dict:
+    "The releases (of `records`, or all), the worst record's composed privacy loss and the worst per folder."
+    chosen = ledger.releases if records is None else ledger.releases_with(records)
+    releases = [dict({k: r['report'][k] for k in ('method', 'epsilon', 'delta', 'adjacency')}, folder=r.get('folder'),
+                     images=len(r['records'])) for r in chosen]
+    return dict(releases=releases, total=ledger.total(delta, records=records), folders=ledger.folders(delta))
+
+def describe_ledger(summary: dict) -> str:
+    "`ledger_summary` as lines: one per release, one per folder, and the total."
+    lines = [f"{i}: {r['method']} epsilon={r['epsilon']:.4g} delta={r['delta']:.3g} ({r['adjacency']}) on {r['images']} "
+             f"images of {r['folder']}" for i, r in enumerate(summary['releases'])]
+    lines += [f"folder {name}: worst image epsilon={t['epsilon']:.4g} delta={t['delta']:.3g}"
+              for name, t in summary['folders'].items()]
+    t = summary['total']
+    return '\n'.join(lines + [f"total: worst image epsilon={t['epsilon']:.4g} delta={t['delta']:.3g} over {t['records']} image(s)"])

@@ -5,9 +5,10 @@
 # %% ../nbs/03_ti.ipynb #ca222813
 from __future__ import annotations
 import math, time
+from pathlib import Path
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 from tqdm.auto import tqdm
@@ -16,16 +17,20 @@ from diffusers.optimization import SchedulerType, get_scheduler
 from .core import STREAMS, allreduce_sum, broadcast_from_main, derive_generator, rank, world_size
 from .data import (OBJECT_CAPTION_TEMPLATES, OBJECT_TEMPLATES, STYLE_CAPTION_TEMPLATES, STYLE_TEMPLATES,
                        CaptionError, ImageDataset, augment, check_template, format_prompt)
-from .models import (add_placeholder_tokens, encoder_dims, ids_per_encoder, set_placeholder_embeddings,
-                         split_embedding, text_encoder_pairs)
+from .models import (add_placeholder_tokens, encoder_dims, ids_per_encoder, save_embeddings,
+                         set_placeholder_embeddings, split_embedding, text_encoder_pairs)
+from .privacy import PrivacyReport
 
 # %% auto #0
 __all__ = ['MIXED_PRECISION', 'TIConfigError', 'TIConfig', 'PerExampleError', 'per_example_embeddings', 'tokenize_templates',
            'encode_prompts', 'sdxl_time_ids', 'records_of', 'cache_latents', 'training_scheduler', 'snr',
            'diffusion_loss_per_example', 'ExampleDraws', 'draw_examples', 'encoder_placeholder_ids', 'per_example_loss',
            'per_example_grads', 'TIInputs', 'captions_of', 'prepare_ti', 'held_out_loss', 'make_optimizer',
-           'autocast_context', 'training_mode', 'TIResult', 'run_meta', 'check_resolution', 'shuffled_batches',
-           'render_validation_images', 'train_ti', 'train_per_image_ti', 'train_record_group']
+           'autocast_context', 'training_mode', 'MicroBatch', 'Step', 'micro_batches', 'per_example_step',
+           'sum_into_rows', 'Callback', 'TILoop', 'ProgressCallback', 'ValidationCallback', 'TIResult', 'run_meta',
+           'check_resolution', 'shuffled_batches', 'render_validation_images', 'TrainingOptions', 'ShuffledSteps',
+           'sharded_steps', 'shared_embedding_loop', 'loop_result', 'train_ti', 'train_per_image_ti',
+           'train_record_group']
 
 # %% ../nbs/03_ti.ipynb #c4858651
 class TIConfigError(ValueError):
@@ -36,35 +41,35 @@ MIXED_PRECISION = {'no': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 @dataclass
 class TIConfig:
     "Textual Inversion settings (diffusers' `textual_inversion.py` names, plus K, views and templates)."
-    placeholder_token: str = '<my-style>'
-    initializer_token: str = 'style'
-    num_vectors: int = 1
+    placeholder_token: str = '<my-style>'      # the new token the prompts use (must not be in the vocabulary)
+    initializer_token: str = 'style'           # the embedding starts as this word's (public)
+    num_vectors: int = 1                       # k: vectors of the learned token
     learnable_property: str = 'style'          # 'style' or 'object': which templates
-    resolution: int = 512
-    train_batch_size: int = 4
-    gradient_accumulation_steps: int = 1
-    max_train_steps: int = 3000
-    learning_rate: float = 5e-4
+    resolution: int = 512                      # image side in pixels
+    train_batch_size: int = 4                  # images per micro-batch (dp-ti: the expected Poisson batch)
+    gradient_accumulation_steps: int = 1       # micro-batches per optimiser step
+    max_train_steps: int = 3000                # optimiser steps (dpagg-ti: per image)
+    learning_rate: float = 5e-4                # AdamW's (before scale_lr)
     scale_lr: bool = True                      # lr × batch size × accumulation steps, as diffusers does
-    lr_scheduler: str = 'constant'
-    lr_warmup_steps: int = 0
-    lr_num_cycles: int = 1
-    lr_power: float = 1.0
-    adam_beta1: float = 0.9
-    adam_beta2: float = 0.999
-    adam_weight_decay: float = 1e-2
-    adam_epsilon: float = 1e-8
+    lr_scheduler: str = 'constant'             # diffusers' get_scheduler name: constant, linear, cosine, …
+    lr_warmup_steps: int = 0                   # optimiser steps of linear warm-up
+    lr_num_cycles: int = 1                     # cosine_with_restarts: cycles
+    lr_power: float = 1.0                      # polynomial: power
+    adam_beta1: float = 0.9                    # AdamW β₁
+    adam_beta2: float = 0.999                  # AdamW β₂
+    adam_weight_decay: float = 1e-2            # AdamW decoupled weight decay
+    adam_epsilon: float = 1e-8                 # AdamW ε (numerical, not privacy)
     mixed_precision: str = 'no'                # 'no', 'fp16' or 'bf16' (torch.autocast)
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = False       # recompute activations in the backward pass: less memory
     snr_gamma: float | None = None             # min-SNR-γ loss weighting (Hang et al. 2023); None: plain MSE
     augmentation_multiplicity: int = 1         # K draws averaged inside each example's loss
     num_views: int = 8                         # augmented views per image, VAE-encoded once
-    seed: int = 0
+    seed: int = 0                              # NON-private randomness only: views, timesteps, prompts, noise draws
     templates: tuple[str, ...] | None = None   # None: dpti's templates for `learnable_property`
     validation_prompt: str | None = None       # e.g. 'a cat in the style of {}'; None: no validation images
-    validation_steps: int = 100
-    num_validation_images: int = 4
-    validation_inference_steps: int = 25
+    validation_steps: int = 100                # steps between validation images
+    num_validation_images: int = 4             # images per validation
+    validation_inference_steps: int = 25       # sampler steps of a validation image
 
     def __post_init__(self):
         if self.learnable_property not in ('style', 'object'):
@@ -334,6 +339,9 @@ class TIInputs:
     def prompt_ids(self, records: torch.Tensor | Sequence[int]) -> torch.Tensor:
         "The prompt ids of the given records: the shared [T, L], or their own [B, T, L] when captioned."
         return self.input_ids[torch.as_tensor(records, dtype=torch.long)] if self.captioned else self.input_ids
+    def subset(self, records: Sequence[int]) -> TIInputs:
+        "These inputs for the given records only (their own prompts, renumbered 0, 1, …; shared prompts unchanged)."
+        return replace(self, input_ids=self.prompt_ids(records)) if self.captioned else self
 
 def captions_of(dataset: Any) -> list[str] | None:
     "The records' captions (one string each), or None when the dataset has none."
@@ -419,17 +427,132 @@ def _checkpointing(module: Any, on: bool) -> None:
                             ('gradient_checkpointing_enable', 'gradient_checkpointing_disable')]:     # transformers 4
         if hasattr(module, enable): return getattr(module, enable if on else disable)()
 
+# %% ../nbs/03_ti.ipynb #549e4c60
+@dataclass
+class MicroBatch:
+    "One forward/backward pass: `records` index the loop's latents and prompts, `rows` the parameter row each reads."
+    records: torch.Tensor
+    rows: torch.Tensor
+    draws: torch.Generator | list[torch.Generator]   # one generator shared in order, or one per example
+
+@dataclass
+class Step:
+    "One optimiser step as a sampler hands it to the loop: its micro-batches and (private runs) its privacy randomness."
+    batches: list[MicroBatch]
+    rng: Any = None
+
+# %% ../nbs/03_ti.ipynb #df8654cb
+def micro_batches(records: torch.Tensor, draws: torch.Generator | Sequence[torch.Generator], size: int,
+                  rows: torch.Tensor | None = None) -> list[MicroBatch]:
+    "`records` cut into micro-batches of `size` with their draws (one generator, or one per record) and rows (None: 0)."
+    rows = torch.zeros(len(records), dtype=torch.long) if rows is None else rows
+    shared = isinstance(draws, torch.Generator)
+    return [MicroBatch(records[lo:lo + size], rows[lo:lo + size], draws if shared else list(draws[lo:lo + size]))
+            for lo in range(0, len(records), size)]
+
+# %% ../nbs/03_ti.ipynb #92207041
+def per_example_step(pipe: Any, parameter: torch.Tensor, latents: torch.Tensor, inputs: TIInputs, config: TIConfig,
+                     batch: MicroBatch) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example gradients [B, k, d] and losses [B] of one micro-batch, under the config's autocast (`parameter`: one
+    shared [k, d] or rows [R, k, d])."""
+    V = parameter if parameter.ndim == 3 else parameter[None]
+    with autocast_context(config, pipe.unet.device):
+        return per_example_grads(pipe, V, batch.rows, latents[batch.records], inputs.prompt_ids(batch.records),
+                                 batch.draws, config.augmentation_multiplicity, placeholder_ids=inputs.placeholder_ids,
+                                 noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
+
+# %% ../nbs/03_ti.ipynb #352ecbce
+def sum_into_rows(grads: torch.Tensor, rows: torch.Tensor, parameter: torch.Tensor) -> torch.Tensor:
+    """Per-example gradients [B, k, d] summed into the parameter's shape: all into one shared [k, d], or each into its
+    row."""
+    if parameter.ndim == 2: return grads.sum(0).float()
+    return torch.zeros_like(parameter).index_add_(0, rows.to(parameter.device), grads.to(parameter.dtype))
+
+# %% ../nbs/03_ti.ipynb #02414c96
+class Callback:
+    "Something done around `TILoop`'s steps; each event receives the loop (override the ones you need)."
+    def before_fit(self, loop: TILoop) -> None: pass
+    def after_step(self, loop: TILoop) -> None: pass
+    def after_fit(self, loop: TILoop) -> None: pass
+
+# %% ../nbs/03_ti.ipynb #3d75fb69
+class TILoop:
+    """The one training loop: each step's micro-batches → per-example gradients → `reduce` → `finish` → AdamW, with
+    callbacks around it."""
+    def __init__(self, pipe: Any, config: TIConfig, inputs: TIInputs, latents: torch.Tensor,
+                 parameter: torch.Tensor,  # the leaf trained: one shared [k, d], or one row per record [R, k, d]
+                 learning_rate: float,
+                 sampler: Callable[[int], Step],  # step t → its micro-batches
+                 finish: Callable[[Step, torch.Tensor, torch.Tensor], torch.Tensor],  # (step, sum, [loss sum, count])
+                 reduce: Callable[..., torch.Tensor] = sum_into_rows,  # (grads, rows, parameter) → this batch's sum
+                 callbacks: Sequence[Callback] = ()):
+        self.pipe, self.config, self.inputs, self.latents, self.parameter = pipe, config, inputs, latents, parameter
+        self.sampler, self.finish, self.reduce, self.callbacks = sampler, finish, reduce, list(callbacks)
+        self.optimizer, self.schedule = make_optimizer([parameter], config, learning_rate)
+        self.losses, self.validation_images, self.start, self.step = [], [], 0, 0
+
+    def accumulate(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
+        "This process's reduced gradient sum over the step's micro-batches and its [loss sum, example count]."
+        total, stats = torch.zeros_like(self.parameter), torch.zeros(2, device=self.parameter.device)
+        for batch in step.batches:
+            grads, loss = per_example_step(self.pipe, self.parameter, self.latents, self.inputs, self.config, batch)
+            total += self.reduce(grads, batch.rows, self.parameter)
+            stats += torch.stack([loss.sum(), torch.tensor(float(len(loss)))]).to(stats.device)
+        return total, stats
+
+    def fit(self, stop: int) -> TILoop:
+        "Take steps `start` … `stop` − 1 (callbacks may move `start`, e.g. on resume)."
+        for cb in self.callbacks: cb.before_fit(self)
+        with training_mode(self.pipe, self.config):
+            for self.step in range(self.start, stop):
+                step = self.sampler(self.step)
+                total, stats = self.accumulate(step)
+                self.parameter.grad = self.finish(step, total, stats)
+                self.optimizer.step(); self.schedule.step(); self.optimizer.zero_grad(set_to_none=True)
+                self.losses.append((stats[0] / stats[1]).item() if stats[1] > 0 else float('nan'))
+                for cb in self.callbacks: cb.after_step(self)
+        for cb in self.callbacks: cb.after_fit(self)
+        return self
+
+# %% ../nbs/03_ti.ipynb #5125aa27
+class ProgressCallback(Callback):
+    """Advance `bar` by `units` each step (from `loop.start`), showing `postfix(loop)` when shown (private runs: no
+    loss)."""
+    def __init__(self, bar: Any, units: int = 1, postfix: Callable[[TILoop], dict] | None = None):
+        self.bar, self.units, self.postfix = bar, units, postfix
+    def before_fit(self, loop: TILoop) -> None:
+        if loop.start: self.bar.update(loop.start * self.units)
+    def after_step(self, loop: TILoop) -> None:
+        self.bar.update(self.units)
+        if self.postfix is not None and not self.bar.disable: self.bar.set_postfix(self.postfix(loop))
+
+class ValidationCallback(Callback):
+    """Every `validation_steps`, rank 0 renders `validation_prompt` with the current embedding into
+    `loop.validation_images`."""
+    def after_step(self, loop: TILoop) -> None:
+        config, done = loop.config, loop.step + 1
+        if config.validation_prompt and done % config.validation_steps == 0 and rank() == 0:
+            images = render_validation_images(loop.pipe, config, loop.inputs, loop.parameter)
+            loop.validation_images.append((done, images))
+
 # %% ../nbs/03_ti.ipynb #10a95d54
 @dataclass
 class TIResult:
-    """A trained embedding [k, d], its tokens, the loss per optimiser step, the config, validation images and run
-    metadata."""
-    embeddings: torch.Tensor
+    """What every method returns: the embedding [k, d], its tokens, the config, the loss per step, the privacy report
+    (None when not private), the plan it followed, validation images and run metadata."""
+    embedding: torch.Tensor
     placeholder_tokens: list[str]
-    losses: list[float]
     config: TIConfig
+    losses: list[float] = field(default_factory=list)
+    report: PrivacyReport | None = None
+    plan: Any = None
     validation_images: list[tuple[int, list[Any]]] = field(default_factory=list)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path, a1111: bool = False, overwrite: bool = False) -> Path:
+        "Write `learned_embeds.safetensors` (+ `privacy_report.json`) that diffusers' `load_textual_inversion` reads."
+        return save_embeddings(path, {self.placeholder_tokens[0]: self.embedding}, report=self.report, a1111=a1111,
+                               overwrite=overwrite, encoder_dims=self.meta.get('encoder_dims'))
 
 def run_meta(pipe: Any, inputs: TIInputs, num_records: int, learning_rate: float) -> dict[str, Any]:
     "What a reader needs besides the config to reproduce a run."
@@ -469,46 +592,90 @@ def render_validation_images(pipe: Any, config: TIConfig, inputs: TIInputs, embe
                     num_inference_steps=config.validation_inference_steps, height=config.resolution,
                     width=config.resolution, generator=generator).images
 
+# %% ../nbs/03_ti.ipynb #6f774f7b
+@dataclass
+class TrainingOptions:
+    "How a run is carried out, as opposed to what it releases (the config) and its privacy (the plan)."
+    progress: bool = True                     # progress bars (rank 0)
+    privacy_rng: Any = None                   # None: the OS CSPRNG; PrivacyRNG(insecure_seed=…) voids the guarantee
+    checkpoint_dir: str | None = None         # dp-ti / ti: write resumable checkpoints here
+    checkpoint_steps: int = 100               # dp-ti / ti: steps between checkpoints
+    resume: bool = False                      # dp-ti / ti: continue from checkpoint_dir
+    stop_after: int | None = None             # dp-ti / ti: stop after this many steps (resume later)
+    per_image_batch_size: int = 8             # dpagg-ti: per-image TIs trained side by side
+    save_per_image: str | None = None         # dpagg-ti: ALSO write the per-image embeddings here (NOT private)
+
+# %% ../nbs/03_ti.ipynb #c8e47ff3
+class ShuffledSteps:
+    "Plain TI's steps: fixed-size batches from shuffled passes, one draw generator shared in order (ε = ∞ only)."
+    def __init__(self, n: int, step_size: int, seed: int):
+        self.n, self.step_size, self.seed, self.taken = n, step_size, seed, 0
+        self.batches = shuffled_batches(n, step_size, derive_generator(seed, 'batches'))
+        self.draws = derive_generator(seed, 'draws')
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Generator, None]:
+        "(the step's indices, the shared draw generator, no noise generator); steps must come in order."
+        if step != self.taken:
+            raise TIConfigError(f'plain TI batches come in order: expected step {self.taken}, got {step}')
+        self.taken += 1
+        return next(self.batches), self.draws, None
+
+    def skip(self, steps: int) -> None:
+        "Replay the batches of the first `steps` steps (on resume; the draw generator's state is restored separately)."
+        for _ in range(steps): next(self.batches)
+        self.taken = steps
+
+# %% ../nbs/03_ti.ipynb #935a207a
+def sharded_steps(sampler: Callable[[int], tuple], size: int) -> Callable[[int], Step]:
+    """A loop sampler from a record sampler (step → indices, draws, privacy randomness): this process's share of each
+    batch, in micro-batches of `size`."""
+    def step(t: int) -> Step:
+        batch, draws, rng = sampler(t)
+        mine = slice(rank(), None, world_size())
+        return Step(micro_batches(batch[mine], draws if isinstance(draws, torch.Generator) else draws[mine], size), rng)
+    return step
+
+# %% ../nbs/03_ti.ipynb #0e51f7ef
+def shared_embedding_loop(pipe: Any, dataset: Any, config: TIConfig, sampler: Callable[[int], Step],
+                          finish: Callable[..., torch.Tensor], reduce: Callable[..., torch.Tensor] = sum_into_rows,
+                          callbacks: Sequence[Callback] = ()) -> TILoop:
+    "A `TILoop` of one shared embedding [k, d], started at the initializer, on the dataset's cached latents."
+    inputs, records = prepare_ti(pipe, config, captions_of(dataset)), records_of(dataset)
+    check_resolution(records, config)
+    latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
+    embedding = inputs.init_embedding.clone().to(pipe.text_encoder.device).requires_grad_(True)
+    lr = config.effective_learning_rate(config.train_batch_size)
+    return TILoop(pipe, config, inputs, latents, embedding, lr, sampler, finish, reduce, callbacks)
+
+def loop_result(loop: TILoop, **fields: Any) -> TIResult:
+    """The `TIResult` of a finished shared-embedding loop (its embedding also written into the pipeline); `fields`: the
+    report, plan, extra `meta`."""
+    embedding = loop.parameter.detach().cpu()
+    set_placeholder_embeddings(loop.pipe, loop.inputs.placeholder_ids, embedding)
+    lr = loop.optimizer.param_groups[0]['initial_lr']
+    meta = run_meta(loop.pipe, loop.inputs, len(loop.latents), lr) | fields.pop('meta', {})
+    return TIResult(embedding, loop.inputs.placeholder_tokens, loop.config, loop.losses,
+                    validation_images=loop.validation_images, meta=meta, **fields)
+
 # %% ../nbs/03_ti.ipynb #08163f0e
 def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -> TIResult:
     "Plain (non-private) Textual Inversion: one shared embedding trained with AdamW on the SD loss."
-    inputs, records = prepare_ti(pipe, config, captions_of(dataset)), records_of(dataset)
-    check_resolution(records, config)
     step_size = config.train_batch_size * config.gradient_accumulation_steps
-    if step_size > len(records):
+    if step_size > len(records_of(dataset)):
         raise TIConfigError(
-            f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {len(records)} images (an image appears at most once per step); '
-            'lower them, or raise augmentation_multiplicity to see each image under more draws'
+            f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {len(records_of(dataset))} '
+            'images (an image appears at most once per step); lower them, or raise augmentation_multiplicity to see '
+            'each image under more draws'
         )
-    latents = cache_latents(pipe.vae, records, config.num_views, derive_generator(config.seed, 'latents'))
-    batches, draws = shuffled_batches(len(records), step_size,
-                                      derive_generator(config.seed, 'batches')), derive_generator(config.seed, 'draws')
-    embedding = inputs.init_embedding.clone().to(pipe.text_encoder.device).requires_grad_(True)
-    lr = config.effective_learning_rate(config.train_batch_size)
-    optimizer, schedule = make_optimizer([embedding], config, lr)
-    result = TIResult(embedding, inputs.placeholder_tokens, [], config, meta=run_meta(pipe, inputs, len(records), lr))
-    bar = tqdm(range(config.max_train_steps), desc='TI', disable=not progress)
-    with training_mode(pipe, config):
-        for step in bar:
-            batch = next(batches).view(config.gradient_accumulation_steps, config.train_batch_size)
-            total, losses = torch.zeros_like(embedding), []
-            for micro in batch:
-                with autocast_context(config, pipe.unet.device):
-                    grads, loss = per_example_grads(pipe, embedding[None], torch.zeros(len(micro), dtype=torch.long),
-                                                    latents[micro], inputs.prompt_ids(micro), draws,
-                                                    config.augmentation_multiplicity,
-                                                    placeholder_ids=inputs.placeholder_ids,
-                                                    noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
-                total += grads.sum(0).float(); losses.append(loss)
-            embedding.grad = total / step_size
-            optimizer.step(); schedule.step(); optimizer.zero_grad(set_to_none=True)
-            result.losses.append(torch.cat(losses).mean().item())
-            bar.set_postfix(loss=f'{result.losses[-1]:.4f}', lr=f'{schedule.get_last_lr()[0]:.2e}')
-            if config.validation_prompt and (step + 1) % config.validation_steps == 0:
-                result.validation_images.append((step + 1, render_validation_images(pipe, config, inputs, embedding)))
-    result.embeddings = embedding.detach().cpu()
-    set_placeholder_embeddings(pipe, inputs.placeholder_ids, result.embeddings)
-    return result
+    bar = tqdm(total=config.max_train_steps, desc='TI', disable=not progress)
+    postfix = lambda loop: dict(loss=f'{loop.losses[-1]:.4f}', lr=f'{loop.schedule.get_last_lr()[0]:.2e}')
+    loop = shared_embedding_loop(pipe, dataset, config,
+                                 sharded_steps(ShuffledSteps(len(records_of(dataset)), step_size, config.seed),
+                                               config.train_batch_size),
+                                 lambda step, total, stats: total / step_size,
+                                 callbacks=[ProgressCallback(bar, postfix=postfix), ValidationCallback()])
+    loop.fit(config.max_train_steps); bar.close()
+    return loop_result(loop)
 
 # %% ../nbs/03_ti.ipynb #a0430ac0
 def train_per_image_ti(pipe: Any, dataset: Any, config: TIConfig, indices: Sequence[int] | None = None,
@@ -521,35 +688,26 @@ def train_per_image_ti(pipe: Any, dataset: Any, config: TIConfig, indices: Seque
     if len(set(indices)) != len(indices) or not all(0 <= i < len(records) for i in indices):
         raise TIConfigError(f'indices must be distinct record indices in [0, {len(records)}); got {indices}')
     if batch_size < 1: raise TIConfigError(f'batch_size={batch_size} must be at least 1')
-    lr, mine = config.effective_learning_rate(1), list(range(rank(), len(indices), world_size()))
+    mine = list(range(rank(), len(indices), world_size()))
     out = inputs.init_embedding.new_zeros(len(indices), *inputs.init_embedding.shape).to(pipe.text_encoder.device)
     bar = tqdm(total=len(mine) * config.max_train_steps, desc='per-image TI', unit='image-step',
                disable=not progress or rank() != 0)
-    with training_mode(pipe, config):
-        for group in (mine[i:i + batch_size] for i in range(0, len(mine), batch_size)):
-            out[group] = train_record_group(pipe, [records[indices[p]] for p in group], [indices[p] for p in group],
-                                            config, inputs, lr, bar)
+    for group in (mine[i:i + batch_size] for i in range(0, len(mine), batch_size)):
+        out[group] = train_record_group(pipe, [records[indices[p]] for p in group], [indices[p] for p in group],
+                                        config, inputs, bar)
     bar.close()
     return allreduce_sum(out).cpu()
 
 def train_record_group(pipe: Any, records: list[torch.Tensor], indices: list[int], config: TIConfig, inputs: TIInputs,
-                       lr: float, bar: Any) -> torch.Tensor:
-    "Per-image TI of one group of b records trained side by side for `max_train_steps`: their rows [b, k, d]."
+                       bar: Any) -> torch.Tensor:
+    """Per-image TI of one group of b records trained side by side for `max_train_steps`: their rows [b, k, d] (one
+    example per row and step, so `scale_lr` counts accumulation steps only)."""
     latents = cache_latents(pipe.vae, records, config.num_views,
                             [derive_generator(config.seed, 'latents', i) for i in indices])
     draws = [derive_generator(config.seed, 'draws', i) for i in indices]
     V = inputs.init_embedding.to(pipe.text_encoder.device)[None].repeat(len(indices), 1, 1).requires_grad_(True)
-    optimizer, schedule = make_optimizer([V], config, lr)
-    rows = torch.arange(len(indices))
-    for _ in range(config.max_train_steps):
-        total = torch.zeros_like(V)
-        for _ in range(config.gradient_accumulation_steps):
-            with autocast_context(config, pipe.unet.device):
-                grads, _ = per_example_grads(pipe, V, rows, latents, inputs.prompt_ids(indices), draws,
-                                             config.augmentation_multiplicity, placeholder_ids=inputs.placeholder_ids,
-                                             noise_scheduler=inputs.noise_scheduler, snr_gamma=config.snr_gamma)
-            total += grads.float()
-        V.grad = total / config.gradient_accumulation_steps
-        optimizer.step(); schedule.step(); optimizer.zero_grad(set_to_none=True)
-        bar.update(len(indices))
-    return V.detach()
+    rows, A = torch.arange(len(indices)), config.gradient_accumulation_steps
+    step = Step([MicroBatch(rows, rows, draws)] * A)   # every row, every step; A passes of fresh draws
+    loop = TILoop(pipe, config, inputs.subset(indices), latents, V, config.effective_learning_rate(1), lambda t: step,
+                  lambda step, total, stats: total / A, callbacks=[ProgressCallback(bar, len(indices))])
+    return loop.fit(config.max_train_steps).parameter.detach()

@@ -271,7 +271,7 @@ def test_toy_pretrain_then_sweep_with_toy_style(tmp_path, env):
     assert res.returncode == 0, res.stderr
     assert {'model_index.json', 'loss.csv', 'loss.png', 'pretrain_report.json', 'features'} <= {p.name for p in model.iterdir()}
     assert_one_line_error(dpti('toy', 'pretrain', '--out', model, '--steps', 2), 1, 'already holds a model', '--overwrite')
-    from dpti.toy import save_style_folder, get_style
+    from dpti.toy.world import save_style_folder, get_style
     save_style_folder(get_style('private-b'), 6, tmp_path / 'icons')
     res = dpti('sweep', '--model', model, '--data', tmp_path / 'icons', '--out', tmp_path / 'sweep', '--methods', 'base,ti', '--seeds', 1,
                '--toy-style', 'private-b', '--features', 'pixel', '--images-per-prompt', 2, '--num-inference-steps', 2, '--steps', 1,

@@ -198,14 +198,14 @@ def test_chromium_renders_page(site, page, tmp_path):
 
 def test_every_exported_symbol_has_a_docstring():
     missing = []
-    for path in sorted((ROOT / 'dpti').glob('*.py')):
-        if path.name.startswith('_'): continue
-        module = importlib.import_module(f'dpti.{path.stem}')
+    for path in sorted((ROOT / 'dpti').rglob('*.py')):
+        if path.name.startswith('_') or '__pycache__' in path.parts: continue
+        module = importlib.import_module('.'.join(('dpti', *path.relative_to(ROOT / 'dpti').with_suffix('').parts)))
         for name in getattr(module, '__all__', []):
             obj = getattr(module, name)
             if not (inspect.isfunction(obj) or inspect.isclass(obj)): continue
             doc = obj.__doc__ or ''
-            if not doc.strip() or doc.startswith(f'{name}('): missing.append(f'dpti.{path.stem}.{name}')
+            if not doc.strip() or doc.startswith(f'{name}('): missing.append(f'{module.__name__}.{name}')
     assert not missing, f'no docstring: {missing}'
 
 def test_committed_outputs_have_no_errors_or_warning_floods():

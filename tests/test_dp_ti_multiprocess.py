@@ -3,14 +3,19 @@ import warnings
 import pytest, torch
 from spawn_ranks import run_ranks
 from dpti.core import PrivacyRNG
-from dpti.dp_ti import PoissonSteps, distributed_dp_noisy_gradient, dp_noisy_gradient, noisy_mean, train_dp_ti
+from dpti.dp_ti import PoissonSteps, distributed_dp_noisy_gradient, dp_noisy_gradient, make_dp_ti_plan, noisy_mean, train_dp_ti
 from dpti.models import load_pipeline
-from dpti.privacy import DPSGDConfig
-from dpti.ti import TIConfig
+from dpti.ti import TIConfig, TrainingOptions
 
 WORLD = 2
 CONFIG = dict(placeholder_token='<mp>', resolution=32, train_batch_size=1, max_train_steps=3, learning_rate=0.01, scale_lr=False, num_views=2, seed=5)
-PRIVACY = DPSGDConfig(noise_multiplier=0.5, sample_rate=0.6, steps=3, delta=1e-3, max_grad_norm=0.05, accountant='rdp')
+PRIVACY = dict(noise_multiplier=0.5, sample_rate=0.6, delta=1e-3, max_grad_norm=0.05, accountant='rdp')
+
+def plan():
+    return make_dp_ti_plan(TIConfig(**CONFIG), 5, **PRIVACY)
+
+def quiet(rng=None) -> TrainingOptions:
+    return TrainingOptions(progress=False, privacy_rng=rng)
 
 def per_example_grads_fixture() -> torch.Tensor:
     "Seven per-example gradients [7, 2, 3] of varied norms (some clipped, some not)."
@@ -29,11 +34,11 @@ def worker(rank: int) -> dict[str, torch.Tensor]:
     grads = per_example_grads_fixture()
     noisy = distributed_dp_noisy_gradient(grads[rank::WORLD], 1.0, 2.0, 3.5, seeded(7))
     pipe = load_pipeline('tiny-random', device='cpu')
-    result = train_dp_ti(pipe, images(), TIConfig(**CONFIG), privacy=PRIVACY, privacy_rng=seeded(9), progress=False)
-    default = train_dp_ti(pipe, images(), TIConfig(**CONFIG), privacy=PRIVACY, progress=False)
+    result = train_dp_ti(pipe, images(), TIConfig(**CONFIG), plan(), quiet(seeded(9)))
+    default = train_dp_ti(pipe, images(), TIConfig(**CONFIG), plan(), quiet())
     batch, _, rng = PoissonSteps(100, 0.5, 0, PrivacyRNG())(0)
     secure = torch.cat([batch.float(), noisy_mean(torch.zeros(3), 1.0, 1.0, 1.0, rng)])   # the OS's, on rank 0, shared with rank 1
-    return {'noisy': noisy, 'embedding': result.embeddings, 'default': default.embeddings, 'secure': secure,
+    return {'noisy': noisy, 'embedding': result.embedding, 'default': default.embedding, 'secure': secure,
             'epsilon': torch.tensor(result.report.epsilon, dtype=torch.float64)}
 
 @pytest.fixture(scope='module')
@@ -47,10 +52,9 @@ def test_noisy_gradient_equals_single_process(ranks):
     assert (single - no_noise).abs().max() > 0.1          # the noise is there (once: the equality above would fail if twice)
 
 def test_training_equals_single_process(ranks):
-    single = train_dp_ti(load_pipeline('tiny-random', device='cpu'), images(), TIConfig(**CONFIG), privacy=PRIVACY, privacy_rng=seeded(9),
-                         progress=False)
+    single = train_dp_ti(load_pipeline('tiny-random', device='cpu'), images(), TIConfig(**CONFIG), plan(), quiet(seeded(9)))
     torch.testing.assert_close(ranks[0]['embedding'], ranks[1]['embedding'], atol=0, rtol=0)
-    torch.testing.assert_close(ranks[0]['embedding'], single.embeddings, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ranks[0]['embedding'], single.embedding, atol=1e-5, rtol=0)
     assert ranks[0]['epsilon'].item() == single.report.epsilon
 
 def test_default_privacy_randomness_keeps_processes_in_lockstep(ranks):

@@ -4,13 +4,19 @@ import pytest, torch
 from spawn_ranks import run_ranks
 import dpti.dpagg, dpti.ti
 from dpti.core import PrivacyRNG
-from dpti.dpagg import train_dpagg_ti
+from dpti.dpagg import make_dpagg_plan, train_dpagg_ti
 from dpti.models import load_pipeline
-from dpti.ti import TIConfig, train_per_image_ti
+from dpti.ti import TIConfig, TrainingOptions, train_per_image_ti
 
 WORLD = 2
 CONFIG = dict(placeholder_token='<mp>', resolution=32, max_train_steps=2, learning_rate=0.05, num_views=2, seed=5)
-RUN = dict(m=5, noise_multiplier=2.0, delta=1e-3, batch_size=2, progress=False)
+PLAN = dict(m=5, noise_multiplier=2.0, delta=1e-3)
+
+def dpagg(pipe, rng=None, **plan) -> torch.Tensor:
+    "The DPAgg-TI release of the 7 images (per-image groups of 2)."
+    config = TIConfig(**CONFIG)
+    return train_dpagg_ti(pipe, images(), config, make_dpagg_plan(pipe, config, 7, **PLAN | plan),
+                          TrainingOptions(progress=False, privacy_rng=rng, per_image_batch_size=2)).embedding
 
 def insecure(seed: int) -> PrivacyRNG:
     "Reproducible privacy randomness, so that two processes can be compared with one (tests only)."
@@ -33,8 +39,8 @@ def worker(rank: int) -> dict[str, torch.Tensor]:
     dpti.dpagg.gaussian_noise = counting(dpti.dpagg.gaussian_noise, noise_draws)
     pipe = load_pipeline('tiny-random', device='cpu')
     per_image = train_per_image_ti(pipe, images(), TIConfig(**CONFIG), batch_size=2, progress=False)
-    seeded = train_dpagg_ti(pipe, images(), TIConfig(**CONFIG), privacy_rng=insecure(11), **RUN).embedding
-    secure = train_dpagg_ti(pipe, images(), TIConfig(**CONFIG), **RUN).embedding
+    seeded = dpagg(pipe, insecure(11))
+    secure = dpagg(pipe)
     return {'per_image': per_image, 'seeded': seeded, 'secure': secure, 'groups': torch.tensor([len(trained)]),
             'noise_draws': torch.tensor([len(noise_draws)])}
 
@@ -46,8 +52,8 @@ def ranks(tmp_path_factory):
 def single():
     pipe = load_pipeline('tiny-random', device='cpu')
     return dict(per_image=train_per_image_ti(pipe, images(), TIConfig(**CONFIG), batch_size=2, progress=False),
-                seeded=train_dpagg_ti(pipe, images(), TIConfig(**CONFIG), privacy_rng=insecure(11), **RUN).embedding,
-                noiseless=train_dpagg_ti(pipe, images(), TIConfig(**CONFIG), privacy_rng=insecure(11), **RUN | dict(noise_multiplier=1e-9)).embedding)
+                seeded=dpagg(pipe, insecure(11)),
+                noiseless=dpagg(pipe, insecure(11), noise_multiplier=1e-9))
 
 def test_images_are_sharded(ranks):
     # groups of 2 of each rank's share: per-image TI of 7 images (rank 0: positions 0 2 4 6 → 2 groups; rank 1: 1 3 5 → 2),

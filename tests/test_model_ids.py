@@ -7,7 +7,7 @@ from dpti.models import REMOVED_MODEL_IDS as REMOVED      # removed from the Hub
 
 def scanned_files() -> list[Path]:
     "README, every notebook, the package, the benchmarks and the tests (this file names the removed ids on purpose)."
-    files = [ROOT / 'README.md', *(ROOT / 'nbs').rglob('*.ipynb'), *(ROOT / 'dpti').glob('*.py'),
+    files = [ROOT / 'README.md', *(ROOT / 'nbs').rglob('*.ipynb'), *(ROOT / 'dpti').rglob('*.py'),
              *(p for p in (ROOT / 'bench').rglob('*') if p.is_file()), *(ROOT / 'tests').rglob('*.py')]
     return sorted(p for p in files if p.resolve() != Path(__file__).resolve() and '.ipynb_checkpoints' not in p.parts
                   and '__pycache__' not in p.parts)

@@ -4,11 +4,11 @@ import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest, torch
 from PIL import Image
-from dpti.dp_ti import clipped_sum, save_dp_ti, train_dp_ti
-from dpti.dpagg import initializer_ids, normalize_embeddings, public_center, train_dpagg_ti
+from dpti.dp_ti import clipped_sum, make_dp_ti_plan, train_dp_ti
+from dpti.dpagg import initializer_ids, make_dpagg_plan, normalize_embeddings, public_center, train_dpagg_ti
 from dpti.models import load_embeddings, load_pipeline, save_embeddings, split_embedding, tiny_pipeline
 from dpti.privacy import PrivacyReport
-from dpti.ti import TIConfig, cache_latents, per_example_grads, prepare_ti, train_ti
+from dpti.ti import TIConfig, TrainingOptions, cache_latents, per_example_grads, prepare_ti, train_ti
 
 DIMS = (32, 48)          # the tiny SDXL pipeline's encoders (SDXL: 768 and 1280)
 DPTI = shutil.which('dpti') or pytest.fail('the dpti console script is not installed')
@@ -44,18 +44,24 @@ def test_dp_ti_clips_both_encoders_jointly(xl):
     per_encoder = torch.cat([scaled(p, C) for p in split_embedding(grads, DIMS)], -1)
     assert (clipped_sum(grads, C) - per_encoder).abs().max() > 1e-3 * C  # clipping each encoder to C: another mechanism
 
+def private_dp_ti(pipe):
+    "One private DP-TI step on the six stripe images (ε = 8, RDP for speed)."
+    cfg = config(max_train_steps=1)
+    plan = make_dp_ti_plan(cfg, 6, target_epsilon=8.0, delta=1e-3, accountant='rdp')
+    return train_dp_ti(pipe, stripes(), cfg, plan, TrainingOptions(progress=False))
+
 def test_dp_ti_report_states_dimension(xl):
-    result = train_dp_ti(xl, stripes(), config(max_train_steps=1), target_epsilon=8.0, delta=1e-3, accountant='rdp',
-                         progress=False)
+    result = private_dp_ti(xl)
     assert result.report.extra['encoder_dims'] == list(DIMS) and result.report.extra['dimension'] == 2 * sum(DIMS)
-    assert result.embeddings.shape == (2, sum(DIMS)) and result.embeddings.dtype == torch.float32
+    assert result.embedding.shape == (2, sum(DIMS)) and result.embedding.dtype == torch.float32
 
 def test_dpagg_noise_off_is_the_normalised_mean(xl, tmp_path):
     "With m = n and negligible noise the release is c + the mean of the centred embeddings, each scaled to C jointly."
     cfg = config(max_train_steps=2)
     with pytest.warns(UserWarning, match='NOT differentially private'):
-        result = train_dpagg_ti(xl, stripes(), cfg, m=6, noise_multiplier=1e-6, delta=1e-3, norm=0.5, output_norm=None,
-                                batch_size=6, save_per_image=tmp_path / 'per_image.safetensors', progress=False)
+        plan = make_dpagg_plan(xl, cfg, 6, m=6, noise_multiplier=1e-6, delta=1e-3, norm=0.5, output_norm=None)
+        options = TrainingOptions(progress=False, per_image_batch_size=6, save_per_image=tmp_path / 'per_image.safetensors')
+        result = train_dpagg_ti(xl, stripes(), cfg, plan, options)
     per_image = load_embeddings(tmp_path / 'per_image.safetensors')[0]['per_image_embeddings']
     c = public_center('initializer', xl, initializer_ids(xl, cfg.initializer_token), cfg.num_vectors)
     assert per_image.shape == (6, 2, sum(DIMS)) and c.shape == (2, sum(DIMS))
@@ -82,9 +88,8 @@ def test_dp_ti_file_round_trips_through_fresh_sdxl_pipeline(tmp_path):
     "A DP-TI release on SDXL: clip_l [k, 32], clip_g [k, 48] and the report; diffusers' two-call load: the exact rows."
     pipe = tiny_pipeline(xl=True)
     pipe.save_pretrained(tmp_path / 'pipe')
-    result = train_dp_ti(pipe, stripes(), config(max_train_steps=1), target_epsilon=8.0, delta=1e-3, accountant='rdp',
-                         progress=False)
-    path = save_dp_ti(result, tmp_path / 'out')
+    result = private_dp_ti(pipe)
+    path = result.save(tmp_path / 'out')
     tensors, meta = load_embeddings(path)
     assert {k: tuple(v.shape) for k, v in tensors.items()} == {'clip_l': (2, 32), 'clip_g': (2, 48)}
     assert PrivacyReport.from_metadata(meta).epsilon == result.report.epsilon
@@ -93,14 +98,14 @@ def test_dp_ti_file_round_trips_through_fresh_sdxl_pipeline(tmp_path):
                          text=True, timeout=120)
     assert res.returncode == 0, res.stderr[-3000:]
     rows = json.loads(res.stdout.strip().splitlines()[-1])
-    for loaded, expected in zip(rows, split_embedding(result.embeddings, DIMS), strict=True):
+    for loaded, expected in zip(rows, split_embedding(result.embedding, DIMS), strict=True):
         assert torch.equal(torch.tensor(loaded), expected)
 
 def test_mixed_precision_keeps_rows_fp32_and_validation_images(xl):
     validation = dict(validation_prompt='a cat in the style of {}', validation_steps=2, num_validation_images=1,
                       validation_inference_steps=2)
     result = train_ti(xl, stripes(), config(mixed_precision='bf16', **validation), progress=False)
-    assert result.embeddings.dtype == torch.float32 and torch.isfinite(result.embeddings).all()
+    assert result.embedding.dtype == torch.float32 and torch.isfinite(result.embedding).all()
     (step, images), = result.validation_images
     assert step == 2 and images[0].size == (32, 32)
 

@@ -3,8 +3,9 @@ recorded, and none may be of a private style — not the styles it scores, not t
 import dataclasses, tempfile
 from pathlib import Path
 import pytest
-import dpti.toy as toy
-from dpti.toy import PRIVATE_STYLES, PUBLIC_STYLES, ToyDemoConfig, ToyStyleError, public_hparam_sweep, run_toy_demo
+import dpti.toy.demo, dpti.toy.model, dpti.toy.score, dpti.toy.world
+from dpti.toy.world import PRIVATE_STYLES, PUBLIC_STYLES, ToyStyleError
+from dpti.toy.demo import ToyDemoConfig, public_hparam_sweep, run_toy_demo
 
 TINY = dict(n=4, seeds=1, steps=1, batch_size=2, dp_steps=1, dp_batch_size=2, per_image_steps=1, images_per_prompt=1,
             num_inference_steps=1, public_images=2)
@@ -12,11 +13,12 @@ TINY = dict(n=4, seeds=1, steps=1, batch_size=2, dp_steps=1, dp_batch_size=2, pe
 @pytest.fixture
 def rendered(monkeypatch):
     "The name of the style of every icon rendered while the test runs."
-    names, render = [], toy.render_icon
+    names, render = [], dpti.toy.world.render_icon
     def recording(shape, style, *args, **kwargs):
         names.append(style.name)
         return render(shape, style, *args, **kwargs)
-    monkeypatch.setattr(toy, 'render_icon', recording)
+    for module in (dpti.toy.world, dpti.toy.model, dpti.toy.score, dpti.toy.demo):   # wherever a toy module holds it
+        if hasattr(module, 'render_icon'): monkeypatch.setattr(module, 'render_icon', recording)
     return names
 
 def test_sweep_touches_only_public_styles(rendered):

@@ -44,7 +44,7 @@ def test_metadata_passes_twine_check(dist):
 def _package_files() -> set[str]:
     "The modules and the packaged toy model as paths inside the wheel."
     assets = {p.relative_to(ROOT).as_posix() for p in (ROOT / 'dpti' / 'assets').rglob('*') if p.is_file() and '__pycache__' not in p.parts}
-    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / 'dpti').glob('*.py')}
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / 'dpti').rglob('*.py') if '__pycache__' not in p.parts}
     assert any(a.endswith('.safetensors') for a in assets), 'the toy model is missing from dpti/assets'
     return assets | modules
 

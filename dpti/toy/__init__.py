@@ -1,0 +1,1 @@
+"The toy world, one module per concern: `world` (icons, captions, datasets), `model`, `score` and `demo`."
