@@ -39,6 +39,7 @@ __all__ = ['EPSILON_GRID', 'DPAGG_SCORES', 'DPAGG_TESTS', 'DPAGG_TRIALS', 'KIND_
 class AuditError(PrivacyError):
     "An audit argument is invalid."
 
+# %% ../nbs/08_audit.ipynb #7e6d8ab5
 def clopper_pearson(k: int | np.ndarray, n: int,
                     confidence: float = 0.95) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Exact two-sided binomial interval (lower, upper) for k successes out of n at `confidence`; each end holds with
@@ -65,6 +66,7 @@ class EpsilonBound:
     runs_out: int
     confidence: float
 
+# %% ../nbs/08_audit.ipynb #1ff5a320
 def _bounds(scores_in: np.ndarray, scores_out: np.ndarray, thresholds: np.ndarray, delta: float, confidence: float):
     "ε bounds of the tests 'score ≥ t' for each t, with the counts (false positives, false negatives) and rate limits."
     s_in, s_out = np.sort(scores_in), np.sort(scores_out)
@@ -73,6 +75,7 @@ def _bounds(scores_in: np.ndarray, scores_out: np.ndarray, thresholds: np.ndarra
     fpr_hi, fnr_hi = clopper_pearson(fp, len(s_out), confidence)[1], clopper_pearson(fn, len(s_in), confidence)[1]
     return cp_epsilon(np.asarray(fpr_hi), np.asarray(fnr_hi), delta), fp, fn, np.asarray(fpr_hi), np.asarray(fnr_hi)
 
+# %% ../nbs/08_audit.ipynb #d0b9a7bf
 def cp_epsilon(fpr_upper: float | np.ndarray, fnr_upper: float | np.ndarray, delta: float) -> float | np.ndarray:
     """ε that (ε, δ)-DP must exceed to allow a test with these error rates (Kairouz et al. 2015, both directions); 0 if
     any ε does."""
@@ -82,6 +85,7 @@ def cp_epsilon(fpr_upper: float | np.ndarray, fnr_upper: float | np.ndarray, del
     eps = np.maximum(np.nan_to_num(eps, nan=0.0, posinf=np.inf, neginf=0.0), 0.0)
     return float(eps) if eps.ndim == 0 else eps
 
+# %% ../nbs/08_audit.ipynb #83eaa26f
 def epsilon_lower_bound(scores_in, scores_out, delta: float, confidence: float = 0.95, threshold: float | None = None,
                         select_fraction: float = 0.5) -> EpsilonBound:
     """ε that (ε, δ)-DP must exceed, with prob. ≥ `confidence`, given scores of runs with (`scores_in`) and without
@@ -110,6 +114,7 @@ def mixture_fnr(fpr: float | np.ndarray, mu: float, sample_fraction: float) -> f
     z = stats.norm.isf(fpr)
     return (1 - sample_fraction) * stats.norm.cdf(z) + sample_fraction * stats.norm.cdf(z - mu)
 
+# %% ../nbs/08_audit.ipynb #63578261
 def mixture_mu(fpr: float | np.ndarray, fnr: float | np.ndarray, sample_fraction: float) -> float | np.ndarray:
     "Smallest μ = 1/σ at which that pair allows a test with these error rates (inf: no μ does; 0: any μ does)."
     z = stats.norm.isf(np.asarray(fpr, dtype=float))
@@ -137,6 +142,7 @@ def poisson_gaussian_delta(epsilon: float | np.ndarray, noise_multiplier: float,
     out = np.maximum(np.maximum(remove, add), 0.0)
     return float(out) if out.ndim == 0 else out
 
+# %% ../nbs/08_audit.ipynb #1cb5695b
 def poisson_gaussian_epsilon(noise_multiplier: float, sample_rate: float, delta: float) -> float:
     "ε at `delta` of one Poisson-subsampled Gaussian release (add/remove), exact: the root of `poisson_gaussian_delta`."
     excess = lambda e: poisson_gaussian_delta(e, noise_multiplier, sample_rate) - delta
@@ -161,12 +167,14 @@ def dp_sgd_pld(noise_multiplier: float, sample_rate: float, steps: int, pessimis
                                               use_connect_dots=pessimistic)
         return pld.self_compose(int(steps))
 
+# %% ../nbs/08_audit.ipynb #49462bfc
 def allows(fpr: float, fnr: float, deltas: np.ndarray, epsilons: np.ndarray | None = None) -> bool:
     """Whether (ε, δ(ε))-DP at every ε of the grid (default `EPSILON_GRID`) allows a test with these error rates (both
     directions)."""
     e = np.exp(EPSILON_GRID if epsilons is None else epsilons)
     return bool(np.all(np.maximum(1 - fnr - e * fpr, 1 - fpr - e * fnr) <= deltas))
 
+# %% ../nbs/08_audit.ipynb #59d922c2
 def dp_sgd_noise_fit(fpr: float, fnr: float, sample_rate: float, steps: int, start: float,
                      iterations: int = 5) -> float:
     """The most noise σ at which `steps` Poisson-subsampled Gaussian steps allow these rates (bracket's upper end; ∞
@@ -199,6 +207,7 @@ class MechanismFamily:
     ]  # (fpr upper, fnr upper, claimed σ) → the largest σ those rates allow
     epsilon: Callable[[float, float], float]            # (σ, δ) → ε of the family at σ, exact or from below
 
+# %% ../nbs/08_audit.ipynb #ef830463
 def dpagg_family(n: int, m: int, sampling: str = 'without-replacement') -> MechanismFamily:
     """One DPAgg release: the canary drawn with probability m/n; ε exact (`wor_gaussian_epsilon`, or the Poisson
     profile)."""
@@ -211,6 +220,7 @@ def dpagg_family(n: int, m: int, sampling: str = 'without-replacement') -> Mecha
     return MechanismFamily(f'dpagg-ti ({sampling}, {m} of {n})', noise_fit,
                            lambda s, d: 0.0 if math.isinf(s) else exact(s, d))
 
+# %% ../nbs/08_audit.ipynb #9ac1324e
 def dp_sgd_family(sample_rate: float, steps: int) -> MechanismFamily:
     "DP-TI seen step by step: `steps` Poisson-subsampled Gaussian steps; ε from below (optimistic PLD)."
     eps = lambda s, d: (0.0 if math.isinf(s) else float(dp_sgd_pld(s, sample_rate, steps,
@@ -227,6 +237,7 @@ class AuditTest:
     level: float
     weight: float = 1.0
 
+# %% ../nbs/08_audit.ipynb #eb509c85
 @dataclass
 class ThresholdBound:
     """What one test certifies: threshold, counts, upper rate limits, ε for any mechanism (`epsilon_cp`) and for the
@@ -247,6 +258,7 @@ class ThresholdBound:
     @property
     def epsilon_lower(self) -> float: return max(self.epsilon_cp, self.epsilon_fit)
 
+# %% ../nbs/08_audit.ipynb #42d1150d
 def threshold_bound(scores_in, scores_out, test: AuditTest, significance: float, family: MechanismFamily, delta: float,
                     claimed_noise: float) -> ThresholdBound:
     "The bound of `test` on these scores, holding with prob. ≥ 1 − `significance`."
@@ -261,6 +273,7 @@ def threshold_bound(scores_in, scores_out, test: AuditTest, significance: float,
     return ThresholdBound(test.score, test.level, t, len(s_in), len(s_out), fp, fn, fpr_hi, fnr_hi,
                           cp_epsilon(fpr_hi, fnr_hi, delta), sigma, family.epsilon(sigma, delta))
 
+# %% ../nbs/08_audit.ipynb #8dec80fb
 def audit_bounds(scores_in: dict, scores_out: dict, tests: Sequence[AuditTest], family: MechanismFamily, delta: float,
                  confidence: float, claimed_noise: float) -> list[ThresholdBound]:
     """Every test's bound, its significance a `weight` share of 1 − `confidence` (so all hold together); the largest ε
@@ -307,6 +320,7 @@ class AuditReport:
     def violated(self) -> bool: return self.epsilon_lower > self.epsilon_claimed
     def to_dict(self) -> dict: return dict(dataclasses.asdict(self), tightness=self.tightness, violated=self.violated)
 
+# %% ../nbs/08_audit.ipynb #c6744d56
 def _report(method: str, report: Any, bounds: list[ThresholdBound], trials: int, seconds: float, runs: int,
             confidence: float, insecure_seed: int | None, **settings) -> AuditReport:
     "An `AuditReport` from the shipped run's privacy report and the tests' bounds (best first)."
@@ -346,6 +360,7 @@ def dpagg_audit_embeddings(center: Tensor | None, sampling: str,
     w = w / w.norm()
     return {'other': c.clone(), 'canary': c + w}, w
 
+# %% ../nbs/08_audit.ipynb #5bfabfae
 def dpagg_canary(n: int, num_vectors: int = 1, dim: int = 4, length: float = 3.0) -> tuple[Tensor, Tensor, Tensor]:
     """Replace-one neighbours for the release alone (`aggregate`, no centre): n embeddings along u (D), the last
     replaced by −u (D′), and −u."""
@@ -354,6 +369,7 @@ def dpagg_canary(n: int, num_vectors: int = 1, dim: int = 4, length: float = 3.0
     with_canary = without.clone(); with_canary[-1] = -length * u
     return without, with_canary, -u
 
+# %% ../nbs/08_audit.ipynb #98851676
 def projection_score(release: Tensor, direction: Tensor) -> float:
     "The release's component along the canary direction over the norm of the rest."
     r, w = release.double().flatten(), direction.double().flatten()
@@ -383,12 +399,14 @@ def per_image_oracle(embeddings: dict[str, Tensor]) -> Iterator[None]:
     real_prepare = dpti.dpagg.prepare_ti
     with mock.patch.multiple(dpti.dpagg, train_per_image_ti=train_per_image_ti, prepare_ti=prepare_ti): yield
 
+# %% ../nbs/08_audit.ipynb #6b265df2
 def dpagg_dataset(n: int, canary_at: int | None, resolution: int) -> Tensor:
     "n constant images [n, 3, R, R]: 'other' everywhere, the canary at `canary_at` (None: no canary)."
     images = torch.full((n, 3, resolution, resolution), KIND_PIXELS['other'])
     if canary_at is not None: images[canary_at] = KIND_PIXELS['canary']
     return images
 
+# %% ../nbs/08_audit.ipynb #68aa9686
 def dpagg_replay_score(release: Tensor, tables: tuple[Tensor, Tensor], result: Any, center: Tensor | None,
                        output_norm: float | None) -> float:
     """Published-seed attack: ‖release − replay without canary‖ − ‖release − replay with it‖ (`tables`: per-image
@@ -410,6 +428,7 @@ def _audit_pipe(pipe: Any | None) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore'); return load_pipeline('tiny-random', device='cpu')
 
+# %% ../nbs/08_audit.ipynb #ff930543
 def _seeds(insecure_seed: int | None, count: int) -> list[int]:
     """`count` seeds for the auditor's own choices (shared by every process): from the OS, or derived from
     `insecure_seed`."""
@@ -417,6 +436,7 @@ def _seeds(insecure_seed: int | None, count: int) -> list[int]:
     root = int(broadcast_from_main(torch.tensor([root], dtype=torch.int64))[0])
     return [int(s) for s in np.random.SeedSequence(root).generate_state(count, np.uint64) >> np.uint64(1)]
 
+# %% ../nbs/08_audit.ipynb #e955632b
 def _privacy_rng(insecure_seed: int | None, seed: int) -> PrivacyRNG | None:
     "None (the shipped default, the OS CSPRNG), or a seeded stream when the audit itself is asked to be reproducible."
     if insecure_seed is None: return None
@@ -463,6 +483,7 @@ def audit_dpagg(epsilon: float | None = None, delta: float = 1e-5, n: int = 10, 
                    adjacency=result.report.adjacency, center='initializer', output_norm=output_norm,
                    model='tiny-random')
 
+# %% ../nbs/08_audit.ipynb #d6fd59e3
 def _check_trials(trials: int) -> int:
     if int(trials) < 20:
         raise AuditError(f"trials={trials} is too few for an audit; pass at least 20 (thousands for a useful bound)")
@@ -487,9 +508,11 @@ class DiracCanaries:
         "Each slot image's fingerprint → 2·slot + included."
         return {_fingerprint(x): 2 * j + int(c) for j, (x, c) in enumerate(zip(self.images, self.included.tolist()))}
 
+# %% ../nbs/08_audit.ipynb #3c6b3b8e
 def _fingerprint(image: Tensor) -> tuple:
     return tuple(round(v, 6) for v in image.flatten()[:4].tolist())
 
+# %% ../nbs/08_audit.ipynb #ac2e661a
 def dirac_canaries(slots: int, resolution: int, seed: int, scale: float = 10.0) -> DiracCanaries:
     "`slots` random slot images and their inclusion, each with probability ½, from the auditor's `seed`."
     g = torch.Generator().manual_seed(seed)
@@ -504,6 +527,7 @@ class Observed:
     initial: Tensor | None = None
     gradients: list[Tensor] = field(default_factory=list)
 
+# %% ../nbs/08_audit.ipynb #d7f0f9e1
 def _real_rows(args: tuple, kwargs: dict, rows: Tensor) -> tuple[tuple, dict]:
     "per_example_grads' (input_ids, generator, ...) restricted to the real examples `rows`."
     input_ids, generator, *rest = args
@@ -511,6 +535,7 @@ def _real_rows(args: tuple, kwargs: dict, rows: Tensor) -> tuple[tuple, dict]:
     if isinstance(generator, (list, tuple)): generator = [generator[i] for i in rows.tolist()]
     return (input_ids, generator, *rest), kwargs
 
+# %% ../nbs/08_audit.ipynb #dcec81c8
 @contextlib.contextmanager
 def dirac_hooks(canaries: DiracCanaries, max_grad_norm: float, observed: Observed) -> Iterator[None]:
     """Within the block `train_dp_ti` sees canary slots through a white-box stand-in (tagged latents, Dirac gradients);
@@ -565,12 +590,14 @@ def dp_ti_replay_scores(sums: Tensor, report: Any, n: int, first_slot: int, slot
         score += rest.abs() - (rest - sampled[first_slot:first_slot + slots]).abs()
     return score.numpy()
 
+# %% ../nbs/08_audit.ipynb #f2adf8b8
 def llr_scores(x: np.ndarray, sample_rate: float, noise_multiplier: float) -> np.ndarray:
     "Σₜ log(1 − q + q·exp((xₜ − ½)/σ²)) over the steps (axis 0): the log-likelihood ratio of canary in against out."
     shifted = (x - 0.5) / noise_multiplier ** 2
     return (np.logaddexp(math.log1p(-sample_rate),
                          math.log(sample_rate) + shifted) if sample_rate < 1 else shifted).sum(0)
 
+# %% ../nbs/08_audit.ipynb #c27de418
 def dp_ti_audit_run(pipe: Any, canaries: DiracCanaries, real_images: list[Tensor], config: TIConfig, privacy: dict,
                     privacy_rng: PrivacyRNG | None = None) -> tuple[dict[str, np.ndarray], Any]:
     "One end-to-end `train_dp_ti` run with the canary slots: each slot's scores (`DP_TI_SCORES`) and the run's result."
@@ -592,6 +619,7 @@ def audit_ti_config(num_vectors: int, steps: int, resolution: int) -> TIConfig:
     return TIConfig(placeholder_token='<dpti-audit>', num_vectors=num_vectors, resolution=resolution, templates=('{}',),
                     train_batch_size=8192, max_train_steps=steps, num_views=1, scale_lr=False, learning_rate=5e-3)
 
+# %% ../nbs/08_audit.ipynb #5dbc894c
 def _dp_ti_privacy(epsilon, delta, sample_rate, noise_multiplier, accountant, max_grad_norm) -> dict:
     "`make_dp_ti_plan`'s privacy arguments: calibrated by the shipped code to `epsilon`, or at `noise_multiplier`."
     if (epsilon is None) == (noise_multiplier is None):
@@ -602,6 +630,7 @@ def _dp_ti_privacy(epsilon, delta, sample_rate, noise_multiplier, accountant, ma
     return dict(target_epsilon=epsilon, delta=delta, sample_rate=sample_rate, max_grad_norm=max_grad_norm,
                 accountant=accountant)
 
+# %% ../nbs/08_audit.ipynb #360a9db0
 def dp_ti_runs(epsilon=None, delta=1e-5, sample_rate=0.1, steps=100, noise_multiplier=None,
                accountant=DEFAULT_DPSGD_ACCOUNTANT, runs=1, max_grad_norm=1.0, pipe=None, insecure_seed=None,
                canary_scale=10.0, real_images=4, num_vectors=65, resolution=16) -> tuple[dict, dict, Any, Any]:
@@ -632,6 +661,7 @@ def _tests_for(tests: Sequence[AuditTest], score: str | None, names: Sequence[st
     if score not in names: raise AuditError(f"score={score!r} is not one of {', '.join(names)}")
     return [AuditTest(score, 0.3, 0.8), AuditTest(score, 0.05, 0.2)]
 
+# %% ../nbs/08_audit.ipynb #9858a1d2
 def audit_dp_ti(epsilon: float | None = None, delta: float = 1e-5, sample_rate: float = 0.1, steps: int = 100,
                 noise_multiplier: float | None = None, accountant: str = DEFAULT_DPSGD_ACCOUNTANT,
                 trials: int = DP_TI_TRIALS, confidence: float = 0.95, score: str | None = None,
@@ -665,6 +695,7 @@ def one_run_p_value(canaries: int, guesses: int, correct: int, epsilon: float, d
     alpha = float(np.max((stats.binom.sf(correct - i - 1, guesses, p) - beta) / i, initial=0.0))
     return min(1.0, beta + alpha * delta * 2 * canaries)
 
+# %% ../nbs/08_audit.ipynb #9fd8911e
 def one_run_epsilon(canaries: int, guesses: int, correct: int, delta: float, significance: float) -> float:
     "The largest ε whose (ε, δ)-DP these guesses refute at `significance` (0 if none)."
     refuted = lambda e: one_run_p_value(canaries, guesses, correct, e, delta) < significance
@@ -701,11 +732,13 @@ class OneRunReport:
     def violated(self) -> bool: return self.epsilon_lower > self.epsilon_claimed
     def to_dict(self) -> dict: return dict(dataclasses.asdict(self), tightness=self.tightness, violated=self.violated)
 
+# %% ../nbs/08_audit.ipynb #bd63d237
 def one_run_guesses(scores: np.ndarray, included: np.ndarray, fractions: Sequence[float]) -> list[tuple[int, int]]:
     "(guesses, correct) when the top `fraction`·m scores are guessed 'in' and the rest abstained on, for each fraction."
     order = np.argsort(scores)[::-1]
     return [(k, int(included[order[:k]].sum())) for k in (max(1, int(f * len(scores))) for f in fractions)]
 
+# %% ../nbs/08_audit.ipynb #fda7bc5d
 def audit_one_run(epsilon: float | None = None, delta: float = 1e-5, sample_rate: float = 0.1, steps: int = 100,
                   noise_multiplier: float | None = None, accountant: str = DEFAULT_DPSGD_ACCOUNTANT,
                   confidence: float = 0.95, score: str = 'llr', fractions: Sequence[float] = GUESS_FRACTIONS,

@@ -27,6 +27,7 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.webp', '.bmp')
 class ImageDataError(ValueError):
     "A private image folder cannot be used as asked."
 
+# %% ../nbs/01_data.ipynb #905eacf7
 def open_image(path: str | Path) -> Image.Image:
     "Decode `path` fully into an upright RGB image (transparency composited on white)."
     with Image.open(path) as img:
@@ -47,10 +48,12 @@ def resize_center_crop(img: Image.Image, resolution: int) -> Image.Image:
     left, top = (w - resolution) // 2, (h - resolution) // 2
     return img.crop((left, top, left + resolution, top + resolution))
 
+# %% ../nbs/01_data.ipynb #6978317b
 def to_tensor(img: Image.Image) -> torch.Tensor:
     "An RGB image as a float tensor [3, H, W] in [-1, 1]."
     return torch.from_numpy(np.asarray(img, dtype=np.float32)).permute(2, 0, 1) / 127.5 - 1
 
+# %% ../nbs/01_data.ipynb #a7c1367e
 def to_pil(x: torch.Tensor) -> Image.Image:
     "A tensor [3, H, W] in [-1, 1] as an RGB image."
     return Image.fromarray(((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
@@ -117,6 +120,7 @@ def _hidden(path: Path, folder: Path) -> bool:
     "Whether `path` or one of its folders below `folder` is hidden (its name starts with a dot)."
     return any(part.startswith('.') for part in path.relative_to(folder).parts)
 
+# %% ../nbs/01_data.ipynb #9723ed1c
 def _scan(folder: Path) -> tuple[list[Path], list[Path]]:
     "Image files and other files under `folder`, recursively, in sorted order."
     files = sorted(p for p in folder.rglob('*') if p.is_file())
@@ -422,6 +426,7 @@ def poisson_sample(n: int, sample_rate: float, generator: torch.Generator) -> to
     if not 0 < sample_rate <= 1: raise ValueError(f'sample_rate={sample_rate} must be in (0, 1]')
     return torch.nonzero(torch.rand(n, generator=generator) < sample_rate).flatten()
 
+# %% ../nbs/01_data.ipynb #a476fc90
 def sample_without_replacement(n: int, m: int, generator: torch.Generator) -> torch.Tensor:
     "Indices (sorted LongTensor) of `m` distinct records drawn uniformly from `n`."
     if not 1 <= m <= n: raise ValueError(f'm={m} must be between 1 and n={n}')

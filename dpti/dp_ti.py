@@ -31,10 +31,12 @@ __all__ = ['DP_TI_SAMPLINGS', 'CHECKPOINT_NAME', 'CHECKPOINT_KEY', 'DPTIError', 
 class DPTIError(ValueError):
     "A DP-TI setting is invalid, or a checkpoint does not belong to this run."
 
+# %% ../nbs/04_dp_ti.ipynb #2be5faea
 def clipped_sum(per_example_grads: Tensor, max_grad_norm: float) -> Tensor:
     "Σᵢ gᵢ·min(1, C/‖gᵢ‖) over a batch [B, k, d] → [k, d] (each example clipped over all its k×d coordinates)."
     return clip_per_sample(per_example_grads, max_grad_norm).sum(0)
 
+# %% ../nbs/04_dp_ti.ipynb #d3adfa20
 def noisy_mean(summed: Tensor, noise_multiplier: float, max_grad_norm: float, expected_batch_size: float,
                rng: PrivacyRNG | None = None) -> Tensor:
     "(summed + N(0, σ²C²)) / qn: the Gaussian mechanism on a clipped sum (rank 0's noise), scaled by the public qn."
@@ -44,6 +46,7 @@ def noisy_mean(summed: Tensor, noise_multiplier: float, max_grad_norm: float, ex
                                                dtype=torch.float64))
     return ((summed.double() + noise.to(summed.device)) / expected_batch_size).float()
 
+# %% ../nbs/04_dp_ti.ipynb #c1810fbd
 def dp_noisy_gradient(per_example_grads: Tensor, max_grad_norm: float, noise_multiplier: float,
                       expected_batch_size: float, rng: PrivacyRNG | None = None) -> Tensor:
     "DP-SGD's gradient [k, d] from per-example gradients [B, k, d]: clip each to C, sum, add N(0, σ²C²), divide by qn."
@@ -55,6 +58,7 @@ def default_delta(n: int) -> float:
     "δ when none is given: min(10⁻⁵, 1/(10n)), well below 1/n."
     return min(1e-5, 1 / (10 * n))
 
+# %% ../nbs/04_dp_ti.ipynb #57aaae20
 DP_TI_SAMPLINGS = ('poisson', 'shuffle')
 
 @dataclass(frozen=True)
@@ -72,6 +76,7 @@ class DPTIPlan:
         "What the summed gradient is divided by: q·n (public), or the fixed step size."
         return self.sample_rate * self.n if self.sampling == 'poisson' else self.step_size
 
+# %% ../nbs/04_dp_ti.ipynb #4ec8b732
 def _dpsgd_config(config: TIConfig, n: int, target_epsilon: float | None, delta: float | None,
                   noise_multiplier: float | None, sample_rate: float | None, max_grad_norm: float, accountant: str,
                   allow_large_delta: bool) -> DPSGDConfig | None:
@@ -163,6 +168,7 @@ def _jsonable(x: Any) -> Any:
     "`x` after a JSON round trip (tuples become lists), for comparing fingerprints."
     return json.loads(json.dumps(x, default=str))
 
+# %% ../nbs/04_dp_ti.ipynb #0bf2ff3f
 def dataset_digest(records: Sequence[Tensor], captions: Sequence[str] | None = None) -> str:
     "SHA-256 over the records' pixels (and captions) in order: which data a checkpoint was trained on."
     h = hashlib.sha256()
@@ -170,6 +176,7 @@ def dataset_digest(records: Sequence[Tensor], captions: Sequence[str] | None = N
     for c in captions or (): h.update(c.encode() + b'\0')
     return h.hexdigest()
 
+# %% ../nbs/04_dp_ti.ipynb #57fdb339
 def run_fingerprint(config: TIConfig, privacy: DPSGDConfig | None, records: Sequence[Tensor], sampling: str,
                     rng: PrivacyRNG, captions: Sequence[str] | None = None) -> dict:
     "What a checkpoint must share with the run that resumes it (never the privacy randomness itself)."
@@ -177,6 +184,7 @@ def run_fingerprint(config: TIConfig, privacy: DPSGDConfig | None, records: Sequ
                           n=len(records), dataset=dataset_digest(records, captions), sampling=sampling,
                           privacy_randomness=rng.kind))
 
+# %% ../nbs/04_dp_ti.ipynb #d62822f7
 def save_checkpoint(path: str | os.PathLike, step: int, embedding: Tensor, optimizer: torch.optim.Optimizer,
                     schedule: Any, fingerprint: dict, generators: dict[str, torch.Generator] | None = None) -> Path:
     "Write the training state after `step` steps to `path` (a folder) atomically; returns the file."
@@ -190,6 +198,7 @@ def save_checkpoint(path: str | os.PathLike, step: int, embedding: Tensor, optim
     meta = dict(step=step, param_groups=state['param_groups'], schedule=sched, fingerprint=fingerprint)
     return atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={CHECKPOINT_KEY: json.dumps(meta)}))
 
+# %% ../nbs/04_dp_ti.ipynb #17e29605
 def _differences(saved: Any, current: Any, prefix: str = '') -> list[str]:
     "Dotted names of the entries that differ between two fingerprints (e.g. 'config.learning_rate')."
     if not (isinstance(saved, dict) and isinstance(current, dict)):
@@ -197,6 +206,7 @@ def _differences(saved: Any, current: Any, prefix: str = '') -> list[str]:
     return [d for k in sorted(set(saved) | set(current)) for d in _differences(saved.get(k), current.get(k),
                                                                                f'{prefix}.{k}' if prefix else k)]
 
+# %% ../nbs/04_dp_ti.ipynb #7fa8d745
 def load_checkpoint(path: str | os.PathLike, embedding: Tensor, optimizer: torch.optim.Optimizer, schedule: Any,
                     fingerprint: dict, generators: dict[str, torch.Generator] | None = None) -> int:
     "Restore the state saved by `save_checkpoint` into the given objects (in place); returns the steps done."
@@ -229,6 +239,7 @@ def dp_ti_public(config: TIConfig, privacy: DPSGDConfig, n: int) -> list[str]:
         'the model and every hyper-parameter (to be chosen on public data)',
     ]
 
+# %% ../nbs/04_dp_ti.ipynb #d05f5759
 def dp_ti_report(plan: DPTIPlan, steps: int, config: TIConfig, meta: dict, rng: PrivacyRNG) -> PrivacyReport:
     "The privacy report of `steps` steps taken with `plan`'s config."
     privacy, n = plan.privacy, plan.n
@@ -248,6 +259,7 @@ def dp_ti_reduce(plan: DPTIPlan) -> Callable[..., Tensor]:
     if plan.privacy is None: return lambda grads, rows, parameter: grads.sum(0).float()
     return lambda grads, rows, parameter: clipped_sum(grads, plan.privacy.max_grad_norm).float()
 
+# %% ../nbs/04_dp_ti.ipynb #fff6df2f
 def dp_ti_finish(plan: DPTIPlan) -> Callable[..., Tensor]:
     """The gradient AdamW sees: the processes' sums all-reduced, then Gaussian noise added once and ÷ qn (private), or
     the mean."""
@@ -258,6 +270,7 @@ def dp_ti_finish(plan: DPTIPlan) -> Callable[..., Tensor]:
                           step.rng)
     return finish
 
+# %% ../nbs/04_dp_ti.ipynb #9bc1641d
 def dp_ti_postfix(plan: DPTIPlan, steps: int, stop: int) -> Callable[[TILoop], dict]:
     "The progress bar's postfix: the ε spent so far (refreshed every tenth of the steps), or the loss when not private."
     marks, shown = {math.ceil(steps * j / 10) for j in range(1, 11)} | {stop}, {}
@@ -315,6 +328,7 @@ def train_dp_ti(pipe: Any, dataset: Any, config: TIConfig, plan: DPTIPlan | None
     if plan.privacy: result.report = dp_ti_report(plan, max(stop, loop.start), config, result.meta, rng)
     return result
 
+# %% ../nbs/04_dp_ti.ipynb #69b3a366
 def check_plan(plan: DPTIPlan, config: TIConfig, n: int) -> None:
     "Refuse a plan made for another dataset size or step count."
     if plan.n != n: raise DPTIError(f'the plan is for n={plan.n} images but the dataset has {n}; make the plan for it')

@@ -28,6 +28,7 @@ __all__ = ['SCALINGS', 'CENTERS', 'PER_IMAGE_NAME', 'DPAggError', 'normalize_emb
 class DPAggError(PrivacyError):
     "A DPAgg-TI argument is invalid, or the release it asks for cannot be made privately."
 
+# %% ../nbs/05_dpagg.ipynb #048fdd70
 SCALINGS = ('normalize', 'clip')
 
 def _check_norm(name: str, value: float) -> float:
@@ -67,6 +68,7 @@ def initializer_ids(pipe: Any, initializer_token: str) -> list[list[int]]:
         raise DPAggError(f"initializer_token={initializer_token!r} has no tokens; use a word such as 'style'")
     return ids
 
+# %% ../nbs/05_dpagg.ipynb #519cbf80
 def _vocabulary_row(tokenizer: Any, text_encoder: Any, kind: str, ids: Sequence[int]) -> Tensor:
     "One encoder's part [d] of a centre: the vocabulary mean, or the initializer's rows' mean (own vocabulary only)."
     vocab_size = tokenizer.vocab_size
@@ -77,6 +79,7 @@ def _vocabulary_row(tokenizer: Any, text_encoder: Any, kind: str, ids: Sequence[
                          "added (placeholder) rows may hold private embeddings")
     return get_token_embeddings(text_encoder, ids).float().mean(0)
 
+# %% ../nbs/05_dpagg.ipynb #c74c2a32
 def public_center(kind: str, pipe: Any,
                   initializer_ids: Sequence[int] | Sequence[Sequence[int]] = (),  # one list per encoder, or a flat one
                   num_vectors: int = 1) -> Tensor | None:
@@ -96,6 +99,7 @@ def default_norm(pipe: Any, initializer_ids: Sequence[int], num_vectors: int = 1
     "dpti's default C: the norm of the initializer embedding [k, d] (all k rows jointly)."
     return float(public_center('initializer', pipe, initializer_ids, num_vectors).norm())
 
+# %% ../nbs/05_dpagg.ipynb #8a670c6e
 def noise_to_signal(config: DPAggConfig, numel: int) -> float:
     "Expected noise norm over the norm bound C: σ·Δ·√(k·d)/C (public)."
     return config.noise_std * math.sqrt(numel) / config.norm
@@ -121,10 +125,12 @@ def _check_count(count: int, config: DPAggConfig) -> None:
             f"embeddings hold {count} rows but config.n={config.n}: a Poisson sample cannot exceed the dataset"
         )
 
+# %% ../nbs/05_dpagg.ipynb #4b5f9d4b
 def rescale_rows(embedding: Tensor, norm: float) -> Tensor:
     "Each row of `embedding` [k, d] scaled to L2 norm `norm` (zero rows stay zero)."
     return normalize_embeddings(embedding[:, None, :], norm)[:, 0, :]
 
+# %% ../nbs/05_dpagg.ipynb #d12f801e
 def aggregate(embeddings: Tensor, config: DPAggConfig, rng: PrivacyRNG | None = None, center: Tensor | None = None,
               output_norm: float | None = None, scaling: str = 'normalize') -> Tensor:
     """The DPAgg release [k, d]: normalised embeddings summed, divided by m (Poisson: q·n), plus N(0, noise_std²),
@@ -135,12 +141,14 @@ def aggregate(embeddings: Tensor, config: DPAggConfig, rng: PrivacyRNG | None = 
     noise = gaussian_noise(tuple(u.shape[1:]), config.noise_std, rng, dtype=torch.float64).to(u.device)
     return _recentred((u.double().sum(0) / expected_count + noise).to(u.dtype), center, output_norm)
 
+# %% ../nbs/05_dpagg.ipynb #b1c2eb09
 def noise_free_aggregate(embeddings: Tensor, norm: float, center: Tensor | None = None,
                          output_norm: float | None = None, scaling: str = 'normalize') -> Tensor:
     "`aggregate` of all the given embeddings without its noise: what the average keeps (ablations, tests). Not private."
     u = normalize_embeddings(embeddings, norm, center, scaling)
     return _recentred(u.double().mean(0).to(u.dtype), center, output_norm)
 
+# %% ../nbs/05_dpagg.ipynb #5d79783c
 def _recentred(mean: Tensor, center: Tensor | None, output_norm: float | None) -> Tensor:
     "The aggregate's last steps: the centre added back, each row rescaled to `output_norm` (None: left as it is)."
     release = mean if center is None else mean + center.to(mean.device, mean.dtype)
@@ -205,6 +213,7 @@ def aggregate_once(embeddings: Tensor, config: DPAggConfig, **kwargs: Any) -> Te
     else: release = torch.zeros(embeddings.shape[1:], dtype=torch.promote_types(embeddings.dtype, torch.float32))
     return broadcast_from_main(release)
 
+# %% ../nbs/05_dpagg.ipynb #7bbe7ba5
 def _public_quantities(pipe: Any, config: TIConfig, center: str, norm: float | str,
                        output_norm: float | str | None) -> tuple[Tensor | None, float, float | None]:
     "The public centre [k, d], norm C and output row norm of a run ('initializer' resolves from the model)."
@@ -215,6 +224,7 @@ def _public_quantities(pipe: Any, config: TIConfig, center: str, norm: float | s
     elif output_norm is not None: output_norm = _check_norm('output_norm', output_norm)
     return c, C, output_norm
 
+# %% ../nbs/05_dpagg.ipynb #26bf5bb3
 @dataclass(frozen=True)
 class DPAggPlan:
     """A DPAgg-TI release fixed before training (`make_dpagg_plan`): the mechanism, and the public centre and output
@@ -228,6 +238,7 @@ class DPAggPlan:
     @property
     def epsilon(self) -> float: return self.dp_config.epsilon
 
+# %% ../nbs/05_dpagg.ipynb #b7388828
 def make_dpagg_plan(
     pipe: Any,                                   # the model: the public centre and default norm come from it
     config: TIConfig,                            # the per-image TI settings (initializer token, number of vectors)
@@ -251,6 +262,7 @@ def make_dpagg_plan(
                                   accountant, allow_large_delta)
     return DPAggPlan(dp_config, center, c, out_norm, scaling)
 
+# %% ../nbs/05_dpagg.ipynb #f64fc7e6
 def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, plan: DPAggPlan,
                    options: TrainingOptions | None = None) -> TIResult:
     """DPAgg-TI as `plan` says (`make_dpagg_plan`): draw m of the n images, train one TI embedding per drawn image,
@@ -274,6 +286,7 @@ def train_dpagg_ti(pipe: Any, dataset: Any, config: TIConfig, plan: DPAggPlan,
     return TIResult(embedding, inputs.placeholder_tokens, config, report=report, plan=plan,
                     meta=dict(selected=len(indices), encoder_dims=list(encoder_dims(pipe))))
 
+# %% ../nbs/05_dpagg.ipynb #c6b39c51
 def dpagg_public(config: TIConfig, dp_config: DPAggConfig, center: str, output_norm: float | None) -> list[str]:
     "What DPAgg-TI's guarantee treats as public, one line each."
     size = (
@@ -286,6 +299,7 @@ def dpagg_public(config: TIConfig, dp_config: DPAggConfig, center: str, output_n
             'the prompt templates and the TI configuration',
             'the model and every hyper-parameter (to be chosen on public data)']
 
+# %% ../nbs/05_dpagg.ipynb #f5c582ee
 def _report(pipe: Any, config: TIConfig, dp_config: DPAggConfig, rng: PrivacyRNG, center: str, scaling: str,
             output_norm: float | None) -> PrivacyReport:
     "The release's `PrivacyReport`, with the public choices and the TI settings in `extra`."

@@ -74,6 +74,7 @@ def no_plan(config: TIConfig, n: int,
     if target_epsilon is not None and math.isfinite(target_epsilon):
         raise PrivacyError(f'target_epsilon={target_epsilon} was given to a non-private method; use dp-ti or dpagg-ti')
 
+# %% ../nbs/05a_methods.ipynb #986ee9c4
 def initializer_result(pipe: Any, dataset: Any, config: TIConfig, plan: None = None,
                        options: TrainingOptions | None = None) -> TIResult:
     "The `base` method: the initializer's embedding, untrained."

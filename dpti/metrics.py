@@ -20,6 +20,7 @@ __all__ = ['EvalError', 'KIDError', 'images_to_tensor', 'generate', 'image_grid'
 class EvalError(ValueError):
     "An evaluation argument is invalid."
 
+# %% ../nbs/06_metrics.ipynb #a7f43954
 class KIDError(EvalError):
     "KID cannot be computed as asked (too few samples, a bad subset size, no feature network)."
 
@@ -74,11 +75,13 @@ def _font(size: int) -> ImageFont.ImageFont:
     try: return ImageFont.load_default(size=size)
     except (TypeError, OSError, ImportError): return ImageFont.load_default()
 
+# %% ../nbs/06_metrics.ipynb #a90070c2
 def _text_size(font: ImageFont.ImageFont, text: str) -> tuple[int, int]:
     "Width and height of `text` in `font`."
     left, top, right, bottom = ImageDraw.Draw(Image.new('RGB', (1, 1))).textbbox((0, 0), text, font=font)
     return right - left, bottom - top
 
+# %% ../nbs/06_metrics.ipynb #baaed914
 def image_grid(images: Sequence[Image.Image | None], rows: int, cols: int, row_labels: Sequence[str] | None = None,
                col_labels: Sequence[str] | None = None, scale: int | None = None, pad: int = 2,
                font_size: int = 12) -> Image.Image:
@@ -115,6 +118,7 @@ class PixelFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.adaptive_avg_pool2d(x.float(), self.size).flatten(1)
 
+# %% ../nbs/06_metrics.ipynb #a159a7e2
 class RandomConvFeatures(nn.Module):
     "A seeded random-weight CNN: images [N, 3, H, W] in [0, 1] → globally pooled features [N, `features`]."
     def __init__(self, features: int = 64, width: int = 32, seed: int = 0):
@@ -128,6 +132,7 @@ class RandomConvFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.float() * 2 - 1)
 
+# %% ../nbs/06_metrics.ipynb #160c1709
 class InceptionFeatures(nn.Module):
     "torchmetrics' Inception-v3 (`NoTrainInceptionV3`) behind dpti's convention: float images in [0, 1] → [N, F]."
     def __init__(self, inception: nn.Module):
@@ -135,6 +140,7 @@ class InceptionFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inception((x.clamp(0, 1) * 255).round().to(torch.uint8)).reshape(len(x), -1)
 
+# %% ../nbs/06_metrics.ipynb #df049561
 def inception_features(feature: int | str = 2048, weights_path: str | os.PathLike | None = None) -> nn.Module:
     "torchmetrics' default KID feature network (Inception-v3, `feature` layer), or a `KIDError` naming what is missing."
     if importlib.util.find_spec('torch_fidelity') is None:
@@ -155,6 +161,7 @@ def _device_of(module: nn.Module) -> torch.device:
     "The device of `module`'s first parameter or buffer (CPU when it has none)."
     return next(iter([*module.parameters(), *module.buffers()]), torch.empty(0)).device
 
+# %% ../nbs/06_metrics.ipynb #06ed97a9
 def extract_features(feature_extractor: nn.Module, images: Sequence[Image.Image] | torch.Tensor,
                      batch_size: int = 64) -> torch.Tensor:
     "Features [N, F] (float64, CPU) of `images` under `feature_extractor`, computed in batches without gradients."
@@ -173,6 +180,7 @@ def extract_features(feature_extractor: nn.Module, images: Sequence[Image.Image]
         raise KIDError('the feature network returned non-finite features; check its input range ([0, 1] images)')
     return out
 
+# %% ../nbs/06_metrics.ipynb #3477aa8a
 def resolve_subset_size(n_real: int, n_fake: int, subset_size: int | None = None) -> int:
     "The KID subset size: `subset_size` checked against the samples, or min(1000, n_real, n_fake) when None."
     n = min(n_real, n_fake)
@@ -187,6 +195,7 @@ def resolve_subset_size(n_real: int, n_fake: int, subset_size: int | None = None
         )
     return int(subset_size)
 
+# %% ../nbs/06_metrics.ipynb #8626fdf7
 def kid_from_features(real_features: torch.Tensor, fake_features: torch.Tensor, subset_size: int | None = None,
                       subsets: int = 100, seed: int = 0) -> tuple[float, float]:
     "KID (mean, std over subsets) of two feature sets [N, F], through torchmetrics' `KernelInceptionDistance`."
@@ -203,6 +212,7 @@ def kid_from_features(real_features: torch.Tensor, fake_features: torch.Tensor, 
         mean, std = metric.compute()
     return float(mean), float(std)
 
+# %% ../nbs/06_metrics.ipynb #0b0e6ca7
 def kid(real_images: Sequence[Image.Image] | torch.Tensor, fake_images: Sequence[Image.Image] | torch.Tensor,
         feature_extractor: nn.Module, subset_size: int | None = None, subsets: int = 100,
         seed: int = 0) -> tuple[float, float]:
@@ -224,6 +234,7 @@ class KIDScorer:
                                       self.subset_size, self.subsets, self.seed)
         return {self.name: mean, f'{self.name}_std': std}
 
+# %% ../nbs/06_metrics.ipynb #ac491819
 def combine_scores(*score_fns: Callable[[Any], Mapping[str, float]]) -> Callable[[Any], dict[str, float]]:
     "One `score_fn` returning the union of the dicts of `score_fns` (a name returned twice is an error)."
     def score(images) -> dict[str, float]:

@@ -65,6 +65,7 @@ def _clip_pretokens(words: Sequence[str]) -> list[str]:
                                    pre_tokenizers.ByteLevel(add_prefix_space=False)])
     return sorted({p for w in words for p, _ in pre.pre_tokenize_str(norm.normalize_str(w))})
 
+# %% ../nbs/02_models.ipynb #cd6a5fba
 def _train_merges(words: Sequence[str]) -> list[tuple[str, str]]:
     "BPE merges (in rank order) that make each of `words` one CLIP token; deterministic."
     seqs = [list(w[:-1]) + [w[-1] + '</w>'] for w in _clip_pretokens(words)]
@@ -119,6 +120,7 @@ def tiny_pipeline_components(seed: int = 0, xl: bool = False, words: Sequence[st
         torch.manual_seed(seed)
         return _tiny_components(xl, words, image_size, scheduler)
 
+# %% ../nbs/02_models.ipynb #3b50a6df
 def _tiny_components(xl: bool, words: Sequence[str], image_size: int, scheduler: str) -> dict[str, Any]:
     "The tiny pipeline's components, drawn from the global RNG (seeded by the caller)."
     tokenizer = make_clip_tokenizer(words)
@@ -141,6 +143,7 @@ def _tiny_components(xl: bool, words: Sequence[str], image_size: int, scheduler:
     text_encoder_2 = CLIPTextModelWithProjection(clip_text_config(tokenizer_2, 48, 2, 4, 96, 48))
     return parts | dict(text_encoder_2=text_encoder_2, tokenizer_2=tokenizer_2)
 
+# %% ../nbs/02_models.ipynb #5237a8c5
 def tiny_pipeline(seed: int = 0, xl: bool = False, **kwargs) -> DiffusionPipeline:
     "A tiny, seeded `StableDiffusionPipeline` (or `StableDiffusionXLPipeline` with `xl=True`)."
     cls = StableDiffusionXLPipeline if xl else StableDiffusionPipeline
@@ -172,6 +175,7 @@ class PipelineInfo:
     num_text_encoders: int
     encoder_dims: tuple[int, ...] = ()     # token-embedding width of each text encoder
 
+# %% ../nbs/02_models.ipynb #76db972b
 def pipeline_info(pipe: DiffusionPipeline) -> PipelineInfo:
     "The family, prediction type, resolution, number of text encoders and their widths of `pipe`."
     dims = encoder_dims(pipe)
@@ -184,12 +188,14 @@ def pipeline_info(pipe: DiffusionPipeline) -> PipelineInfo:
 class ModelNotAvailableError(ValueError):
     "The requested model's weights are not available locally (or the spec is unknown)."
 
+# %% ../nbs/02_models.ipynb #05804461
 BUILTIN_SPECS = ('tiny-random', 'tiny-random-xl', 'sd15-random', 'sdxl-random', 'toy')
 
 def _offline() -> bool:
     "Whether the Hugging Face Hub must not be contacted (`HF_HUB_OFFLINE`)."
     return os.environ.get('HF_HUB_OFFLINE', '0').strip().upper() in {'1', 'ON', 'YES', 'TRUE'}
 
+# %% ../nbs/02_models.ipynb #4e1c1aab
 def toy_model_dir() -> Path:
     "Where the pretrained toy model lives (inside the installed package)."
     import dpti
@@ -202,6 +208,7 @@ def sd15_random_pipeline(seed: int = 0) -> StableDiffusionPipeline:
         torch.manual_seed(seed)
         return _sd15_random()
 
+# %% ../nbs/02_models.ipynb #54c298e3
 def _sd15_random() -> StableDiffusionPipeline:
     "The SD-1.5-shaped pipeline, drawn from the global RNG (seeded by the caller)."
     tokenizer = make_clip_tokenizer(vocab_size=49408)
@@ -237,6 +244,7 @@ def sdxl_random_pipeline(seed: int = 0,
     return StableDiffusionXLPipeline(**models, tokenizer=tokenizer, tokenizer_2=tokenizer_2,
                                      scheduler=EulerDiscreteScheduler(**SD_SCHEDULE, timestep_spacing='leading'))
 
+# %% ../nbs/02_models.ipynb #8ed10559
 def _sdxl_random_models(tokenizer: CLIPTokenizer, tokenizer_2: CLIPTokenizer) -> dict[str, Any]:
     "The SDXL-shaped networks, drawn from the global RNG on the default device (both set by the caller)."
     vae = AutoencoderKL(block_out_channels=(128, 256, 512, 512), latent_channels=4, layers_per_block=2,
@@ -291,6 +299,7 @@ def _as_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     if dtype not in names: raise ValueError(f'dtype={dtype!r} is not one of {", ".join(names)}')
     return names[dtype]
 
+# %% ../nbs/02_models.ipynb #9c9a32aa
 def load_pipeline(spec: str, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None,
                   revision: str | None = None, scheduler: str | None = None, seed: int = 0) -> DiffusionPipeline:
     "A diffusers pipeline from a Hub id (SD 1.x/2.x or SDXL), a local folder or a built-in spec (`BUILTIN_SPECS`)."
@@ -316,6 +325,7 @@ def load_pipeline(spec: str, device: str | torch.device | None = None, dtype: to
 class PlaceholderExistsError(ValueError):
     "The placeholder token is already in a tokenizer's vocabulary."
 
+# %% ../nbs/02_models.ipynb #bfd8ab6b
 @dataclass
 class PlaceholderInfo:
     "Where a placeholder lives: its k tokens and, per text encoder, their ids and initial embeddings [k, d]."
@@ -324,6 +334,7 @@ class PlaceholderInfo:
     token_ids: list[list[int]]        # one list per text encoder
     init_embeds: list[torch.Tensor]   # one [k, d] tensor per text encoder
 
+# %% ../nbs/02_models.ipynb #2b7676a8
 def placeholder_tokens(placeholder_token: str, num_vectors: int = 1) -> list[str]:
     "The k token names of a placeholder, as diffusers names them: `<s>`, `<s>_1`, ..."
     if num_vectors < 1: raise ValueError(f'num_vectors={num_vectors} must be at least 1')
@@ -334,6 +345,7 @@ def get_token_embeddings(text_encoder: Any, token_ids: Sequence[int]) -> torch.T
     "A copy of the embedding rows `token_ids` of `text_encoder`, shape [k, d]."
     return text_encoder.get_input_embeddings().weight[list(token_ids)].detach().clone()
 
+# %% ../nbs/02_models.ipynb #1a156fc1
 def set_token_embeddings(text_encoder: Any, token_ids: Sequence[int], values: torch.Tensor) -> None:
     "Write `values` [k, d] into the embedding rows `token_ids` of `text_encoder`."
     weight = text_encoder.get_input_embeddings().weight
@@ -348,6 +360,7 @@ def _initializer_embedding(tokenizer: Any, text_encoder: Any, initializer_token:
     if not ids: raise ValueError(f'initializer_token={initializer_token!r} has no tokens; use a word such as "style"')
     return get_token_embeddings(text_encoder, ids).float().mean(0)
 
+# %% ../nbs/02_models.ipynb #7d90f706
 def add_placeholder_tokens(pipe_or_pair: Any, placeholder_token: str, num_vectors: int = 1,
                            initializer_token: str = 'style',
                            reuse: bool = False,  # tokens an earlier call added (to every tokenizer): reset, not refuse
@@ -402,6 +415,7 @@ def set_placeholder_embeddings(pipe: Any, token_ids: Sequence[Sequence[int]], em
 class EmbeddingFileError(ValueError):
     "An embedding file cannot be written or read as asked."
 
+# %% ../nbs/02_models.ipynb #f498001c
 EMBEDDINGS_NAME, REPORT_NAME, A1111_NAME = 'learned_embeds.safetensors', 'privacy_report.json', 'learned_embeds.pt'
 SDXL_KEYS = ('clip_l', 'clip_g')
 
@@ -409,7 +423,6 @@ def _embeddings_path(path: str | Path) -> Path:
     "The `.safetensors` file named by `path` (a file, or a folder holding `learned_embeds.safetensors`)."
     path = Path(path)
     return path if path.suffix in ('.safetensors', '.pt', '.bin') else path / EMBEDDINGS_NAME
-
 
 # %% ../nbs/02_models.ipynb #6751e190
 def _file_tensors(embeddings: Mapping[str, torch.Tensor | Sequence[torch.Tensor]],
@@ -429,6 +442,7 @@ def _file_tensors(embeddings: Mapping[str, torch.Tensor | Sequence[torch.Tensor]
     values = [v.detach().to('cpu', torch.float32).contiguous() for v in values]
     return token, ({token: values[0]} if len(values) == 1 else dict(zip(SDXL_KEYS, values)))
 
+# %% ../nbs/02_models.ipynb #d299c1b2
 def _metadata(token: str, tensors: dict[str, torch.Tensor], report: Any) -> dict[str, str]:
     "safetensors metadata: dpti's format fields plus the report's `to_metadata()` (values as strings)."
     meta = {'format': 'pt', 'dpti.format': '1', 'dpti.placeholder_token': token,

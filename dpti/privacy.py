@@ -35,6 +35,7 @@ __all__ = ['RDP_ORDERS', 'DPSGD_ACCOUNTANTS', 'DEFAULT_DPSGD_ACCOUNTANT', 'MAX_N
 class PrivacyError(ValueError):
     "A privacy argument is invalid, or a privacy guarantee cannot be met."
 
+# %% ../nbs/00_privacy.ipynb #f5107ced
 def _number(name: str, value) -> float:
     "`value` as a finite float, or a `PrivacyError` naming `name`."
     try: x = float(value)
@@ -42,6 +43,7 @@ def _number(name: str, value) -> float:
     if not math.isfinite(x): raise PrivacyError(f"{name}={value!r} is not finite; pass a finite number")
     return x
 
+# %% ../nbs/00_privacy.ipynb #86bc86ad
 def _count(name: str, value, minimum: int = 1) -> int:
     "`value` as an int ≥ `minimum`, or a `PrivacyError` naming `name`."
     x = _number(name, value)
@@ -77,6 +79,7 @@ def per_sample_norms(per_example_grads: Tensor) -> Tensor:
     g = per_example_grads.flatten(1)
     return g.to(torch.promote_types(g.dtype, torch.float32)).norm(dim=1)
 
+# %% ../nbs/00_privacy.ipynb #40fff8a9
 def clip_per_sample(per_example_grads: Tensor, max_norm: float) -> Tensor:
     "Scale each example's gradient to L2 norm at most `max_norm`; non-finite examples become zero."
     max_norm = _number('max_norm', max_norm)
@@ -107,14 +110,17 @@ def dpsgd_event(noise_multiplier: float, sample_rate: float, steps: int) -> dp_a
     return dp_accounting.SelfComposedDpEvent(
         dp_accounting.PoissonSampledDpEvent(sample_rate, dp_accounting.GaussianDpEvent(noise_multiplier)), int(steps))
 
+# %% ../nbs/00_privacy.ipynb #e565192d
 def _check_accountant(accountant: str, allowed: Sequence[str]) -> str:
     if accountant not in allowed: raise PrivacyError(f"accountant={accountant!r} is not one of {', '.join(allowed)}")
     return accountant
 
+# %% ../nbs/00_privacy.ipynb #40b7dbab
 def _check_dpsgd(accountant: str, **args) -> None:
     "Refuse impossible DP-SGD arguments (`check_privacy_args`) and an unknown accountant."
     check_privacy_args(**args); _check_accountant(accountant, DPSGD_ACCOUNTANTS)
 
+# %% ../nbs/00_privacy.ipynb #eeacbc0b
 def dpsgd_epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
                   accountant: str = DEFAULT_DPSGD_ACCOUNTANT) -> float:
     "ε of DP-SGD (Poisson rate `sample_rate`, noise multiplier, `steps`) at `delta`, add/remove adjacency."
@@ -170,6 +176,7 @@ def calibrate_noise_multiplier(epsilon_of: Callable[[float], float], target_epsi
         else: lo = s
     return hi
 
+# %% ../nbs/00_privacy.ipynb #4bb0f73f
 def noise_multiplier_for(target_epsilon: float, delta: float, sample_rate: float, steps: int,
                          accountant: str = DEFAULT_DPSGD_ACCOUNTANT) -> float:
     "Noise multiplier σ whose DP-SGD ε is within 1 % below `target_epsilon` at `delta`."
@@ -188,14 +195,17 @@ def _check_sampling(sampling: str) -> str:
     if sampling not in SAMPLINGS: raise PrivacyError(f"sampling={sampling!r} is not one of {', '.join(SAMPLINGS)}")
     return sampling
 
+# %% ../nbs/00_privacy.ipynb #c8b02ec1
 def default_dpagg_accountant(sampling: str = 'without-replacement') -> str:
     "The tightest sound accountant of one DPAgg release: the exact `profile` (without replacement) or `pld` (Poisson)."
     return 'profile' if _check_sampling(sampling) == 'without-replacement' else 'pld'
 
+# %% ../nbs/00_privacy.ipynb #589a42f9
 def adjacency_of(sampling: str) -> str:
     "The neighbouring relation a DPAgg sampling scheme is analysed under."
     return 'replace-one' if _check_sampling(sampling) == 'without-replacement' else 'add-remove'
 
+# %% ../nbs/00_privacy.ipynb #3f522228
 def dpagg_sensitivity(norm: float, m: int, sampling: str = 'without-replacement', n: int | None = None) -> float:
     "L2 sensitivity of the DPAgg release: `2C/m` (replace-one) or `C/(q n)` with `q = m/n` (Poisson, add/remove)."
     if _number('norm', norm) <= 0: raise PrivacyError(f"norm={norm} must be > 0")
@@ -205,6 +215,7 @@ def dpagg_sensitivity(norm: float, m: int, sampling: str = 'without-replacement'
         raise PrivacyError("n is required for sampling='poisson' (the release divides by the expected count q*n)")
     return float(norm) / ((m / n) * n)
 
+# %% ../nbs/00_privacy.ipynb #2edb4ffd
 def classical_gaussian_sigma(epsilon: float, delta: float, sensitivity: float) -> float:
     "Noise std `Δ·√(2 ln(1.25/δ))/ε` of the classical Gaussian mechanism; valid only for ε < 1."
     check_privacy_args(epsilon=epsilon, delta=delta)
@@ -224,6 +235,7 @@ def dpagg_event(noise_multiplier: float, n: int, m: int,
         return dp_accounting.SampledWithoutReplacementDpEvent(int(n), int(m), gauss)
     return dp_accounting.PoissonSampledDpEvent(m / n, gauss)
 
+# %% ../nbs/00_privacy.ipynb #b0c43bf5
 def _check_dpagg_pair(sampling: str, accountant: str) -> None:
     if sampling == 'without-replacement' and accountant not in ('profile', 'rdp', 'classical'):
         raise PrivacyError(
@@ -234,6 +246,7 @@ def _check_dpagg_pair(sampling: str, accountant: str) -> None:
             "accountant='profile' is the exact accountant of sampling without replacement; use accountant='pld' for sampling='poisson'"
         )
 
+# %% ../nbs/00_privacy.ipynb #f40400a5
 def dpagg_epsilon(noise_multiplier: float, n: int, m: int, delta: float, sampling: str = 'without-replacement',
                   accountant: str | None = None, allow_large_delta: bool = False) -> float:
     """ε at `delta` of one DPAgg release with noise multiplier σ = noise std / sensitivity (default: the tightest
@@ -256,12 +269,14 @@ def dpagg_epsilon(noise_multiplier: float, n: int, m: int, delta: float, samplin
     acc.compose(dpagg_event(noise_multiplier, n, m, sampling))
     return float(acc.get_epsilon(delta))
 
+# %% ../nbs/00_privacy.ipynb #5fc3080f
 def _dpagg_rdp_epsilon(noise_multiplier, n, m, delta, sampling, orders) -> float:
     "RDP ε of one DPAgg release on the order grid `orders` (a coarser grid gives a larger, still valid ε)."
     acc = dpa_rdp.RdpAccountant(list(orders), _RO if sampling == 'without-replacement' else _AR)
     acc.compose(dpagg_event(noise_multiplier, n, m, sampling))
     return float(acc.get_epsilon(delta))
 
+# %% ../nbs/00_privacy.ipynb #e3a87627
 def _version(dist: str) -> str | None:
     try: return metadata.version(dist)
     except metadata.PackageNotFoundError: return None
@@ -298,6 +313,7 @@ def _memoised(name: str, f: Callable) -> Callable:
         _MEMOISED[name, id(f)] = functools.wraps(f)(call)
     return _MEMOISED[name, id(f)]
 
+# %% ../nbs/00_privacy.ipynb #f97e1cc6
 @contextlib.contextmanager
 def memoised_accounting(module: ModuleType | None = None,  # where the accountants live (default `dpti.privacy`)
                         ) -> Iterator[None]:
@@ -349,6 +365,7 @@ class DPSGDConfig:
                              sensitivity=self.sensitivity, max_grad_norm=self.max_grad_norm, norm=None,
                              steps=self.steps, seed=seed, **extra)
 
+# %% ../nbs/00_privacy.ipynb #ef7dec56
 @dataclass(frozen=True)
 class DPAggConfig:
     "DPAgg-TI privacy parameters: n images, m sampled, embedding norm C, noise multiplier, δ, sampling, accountant."
@@ -407,6 +424,7 @@ def library_versions() -> dict[str, str | None]:
     return {k: _version(d) for k, d in [('dpti', 'dpti'), ('torch', 'torch'), ('opacus', 'opacus'),
                                          ('dp_accounting', 'dp-accounting'), ('diffusers', 'diffusers')]}
 
+# %% ../nbs/00_privacy.ipynb #325d81fa
 @dataclass
 class PrivacyReport:
     "Every number needed to re-derive the ε of one private release."
@@ -498,7 +516,6 @@ class PrivacyReport:
             raise PrivacyError(f"metadata has no {METADATA_KEY!r} entry; this file carries no dpti privacy report")
         return cls.from_json(metadata[METADATA_KEY])
 
-
 # %% ../nbs/00_privacy.ipynb #316968e9
 PLD_GRID = 1e-3    # privacy-loss grid of the ledger's PLDs: coarser is pessimistic (still sound), finer is slower
 
@@ -511,6 +528,7 @@ def release_pld(report: PrivacyReport) -> dpa_pld.privacy_loss_distribution.Priv
                                                                     value_discretization_interval=PLD_GRID)
     return pld.self_compose(report.steps) if report.steps > 1 else pld
 
+# %% ../nbs/00_privacy.ipynb #f07c81d3
 def compose_reports(reports: Sequence[PrivacyReport], delta: float, accountant: str = 'pld') -> dict:
     "Composed `{'epsilon', 'delta', 'adjacency', 'accountant', 'releases'}` of the releases `reports` at `delta`."
     check_privacy_args(delta=delta); _check_accountant(accountant, ('rdp', 'pld'))
@@ -677,6 +695,7 @@ def ledger_summary(ledger: PrivacyLedger, delta: float | None = None,
                      images=len(r['records'])) for r in chosen]
     return dict(releases=releases, total=ledger.total(delta, records=records), folders=ledger.folders(delta))
 
+# %% ../nbs/00_privacy.ipynb #d4bc05e8
 def describe_ledger(summary: dict) -> str:
     "`ledger_summary` as lines: one per release, one per folder, and the total."
     lines = [f"{i}: {r['method']} epsilon={r['epsilon']:.4g} delta={r['delta']:.3g} ({r['adjacency']}) on {r['images']} "

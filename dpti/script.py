@@ -24,6 +24,7 @@ def number_or_word(text: str) -> float | str:
     try: return float(text)
     except ValueError: return text
 
+# %% ../nbs/00c_script.ipynb #d548d48a
 def option_type(anno: Any, sep: str = ',') -> Callable[[str], Any]:
     "The argparse type of a parameter annotated `anno` (tuples: `sep`-separated values)."
     anno = str(anno).replace(' | None', '').replace('None | ', '')
@@ -53,6 +54,7 @@ def add_options(p: Any,
         elif isinstance(default, bool) or d['anno'] == 'bool': p.add_argument(flag, action='store_true', **kw)
         else: p.add_argument(flag, *ALIASES.get(name, ()), type=option_type(d['anno'], SEPARATORS.get(name, ',')), **kw)
 
+# %% ../nbs/00c_script.ipynb #483afba4
 def options_of(args: argparse.Namespace, source: Callable | dict, skip: tuple[str, ...] = ()) -> dict:
     "The parsed values of `source`'s fields or parameters that `args` holds (but those in `skip`)."
     names = source if isinstance(source, dict) else docments(source)
@@ -73,6 +75,7 @@ def read_config_file(path: str | os.PathLike) -> dict:
     if not isinstance(data, dict): raise ValueError(f"config file {str(path)!r} must hold a table of options")
     return {k.replace('-', '_'): v for k, v in data.items()}
 
+# %% ../nbs/00c_script.ipynb #dd084612
 def config_path(argv: list[str]) -> str | None:
     "The value of `--config` in `argv`, if any."
     for i, arg in enumerate(argv):
@@ -80,6 +83,7 @@ def config_path(argv: list[str]) -> str | None:
         if arg.startswith('--config='): return arg.split('=', 1)[1]
     return None
 
+# %% ../nbs/00c_script.ipynb #28389f77
 def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
     "Parse `argv` with defaults taken from the file named by `--config` (flags still win)."
     path = config_path(argv)
@@ -95,6 +99,7 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str]) -> argpa
         sub.set_defaults(**{actions[name].dest: value for name, value in options.items()})
     return parser.parse_args(argv)
 
+# %% ../nbs/00c_script.ipynb #8fb65989
 def save_effective_config(args: argparse.Namespace, out: Path) -> Path:
     "Write the options a run used to `out/dpti_config.json` (never the insecure privacy seed)."
     skip = {'handler', 'config', 'debug', 'insecure_privacy_seed'}
@@ -118,6 +123,7 @@ def register_command(commands: dict, name: str, help: str, example: str | None =
         return add
     return register
 
+# %% ../nbs/00c_script.ipynb #e0011825
 def command_parser(prog: str, description: str, version: str, commands: dict) -> argparse.ArgumentParser:
     "The top-level parser of `prog`: `--version`, `--debug`, and a sub-parser per registered command."
     parser = argparse.ArgumentParser(prog=prog, description=description)
@@ -133,12 +139,14 @@ def exit_code(error: BaseException, usage_errors: tuple[type, ...] = ()) -> int:
     "The exit code for `error`: 2 for usage errors, 1 for runtime errors."
     return 2 if isinstance(error, usage_errors) else 1
 
+# %% ../nbs/00c_script.ipynb #24abc2ee
 def report_error(error: BaseException, usage_errors: tuple[type, ...] = (), debug: bool = False) -> int:
     "Print `error` as one line on stderr (plus the traceback under `debug`) and return its exit code."
     if debug: traceback.print_exception(error)
     print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
     return exit_code(error, usage_errors)
 
+# %% ../nbs/00c_script.ipynb #6ac21e1b
 def run_command(parser: argparse.ArgumentParser, argv: list[str], usage_errors: tuple[type, ...] = (),
                 translate: Callable[[BaseException], BaseException] = lambda e: e) -> int:
     "Parse `argv` (with `--config` defaults) and run its command's handler; failures become one line and an exit code."

@@ -41,6 +41,7 @@ def _epsilon(value: Any) -> float:
     if not e > 0: raise SweepError(f'epsilon {value!r} must be > 0 (inf for non-private)')
     return e
 
+# %% ../nbs/06a_sweep.ipynb #bc951ddd
 @dataclass
 class SweepConfig:
     """A privacy–utility sweep: methods × ε × training seeds, evaluated on fixed prompts (`{}` = the placeholder) and
@@ -107,6 +108,7 @@ def sweep_cells(config: SweepConfig, base_seed: int = 0) -> list[tuple[str, floa
             else: cells += [(method, e, base_seed + s) for e in config.finite_epsilons]
     return cells
 
+# %% ../nbs/06a_sweep.ipynb #d0417d02
 def evaluation_prompts(config: SweepConfig, placeholder_token: str) -> tuple[list[str], list[int]]:
     "The prompts (`{}` → `placeholder_token`) and generation seeds every cell is evaluated on."
     n = len(config.prompts) * config.images_per_prompt
@@ -142,6 +144,7 @@ def train_cell(pipe: Any, dataset: Any, method: str, epsilon: float, ti_config: 
                    **(dict(target_epsilon=epsilon, delta=delta, **options) if m.private else {}))
     return result.embedding, result.report
 
+# %% ../nbs/06a_sweep.ipynb #c795a5b7
 RESERVED_COLUMNS = ('method', 'epsilon', 'seed', 'epsilon_spent', 'delta', 'noise_multiplier', 'n', 'train_s', 'eval_s',
                     'images')
 
@@ -149,10 +152,12 @@ def _eps_name(epsilon: float) -> str:
     "ε as it appears in file names: 'inf', '1', '0.5'."
     return 'inf' if math.isinf(epsilon) else f'{epsilon:g}'
 
+# %% ../nbs/06a_sweep.ipynb #e838b10c
 def cell_dir(method: str, epsilon: float, seed: int) -> str:
     "The folder (relative to the sweep's `out_dir`) holding one cell's images."
     return f'cells/{method}_eps{_eps_name(epsilon)}_seed{seed}'
 
+# %% ../nbs/06a_sweep.ipynb #983bae8e
 def run_cell(pipe: Any, dataset: Any, method: str, epsilon: float, seed: int, ti_config: TIConfig, config: SweepConfig,
              score_fn: Callable[[list[Image.Image]], Mapping[str, float]], out_dir: str | Path, progress: bool = False,
              on_release: Callable[[Any], None] | None = None) -> dict[str, Any]:
@@ -190,6 +195,7 @@ def write_results(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
     writer.writerows({k: ('' if v is None else v) for k, v in row.items()} for row in rows)
     return atomic_write(path, text.getvalue())
 
+# %% ../nbs/06a_sweep.ipynb #38c9fae1
 def _parse(value: str) -> Any:
     "A CSV cell as int, float, None (empty) or the string itself."
     if value == '': return None
@@ -198,6 +204,7 @@ def _parse(value: str) -> Any:
         except ValueError: pass
     return value
 
+# %% ../nbs/06a_sweep.ipynb #ee7510c1
 def read_results(path: str | Path) -> list[dict[str, Any]]:
     "The rows of a sweep's `results.csv`, numbers parsed (`inf` → math.inf), empty cells as None."
     with open(path, newline='') as f:
@@ -209,6 +216,7 @@ def _order(method: str) -> int:
     "Sort key: the reference methods first, then the private ones, in `METHODS` order (unknown methods last)."
     return METHODS.index(method) if method in METHODS else len(METHODS)
 
+# %% ../nbs/06a_sweep.ipynb #ea97ff60
 def group_rows(rows: Sequence[Mapping[str, Any]], metric: str) -> list[dict[str, Any]]:
     "Mean, sample std and count of `metric` over seeds, per (method, ε), in display order."
     if not any(metric in r for r in rows):
@@ -223,6 +231,7 @@ def group_rows(rows: Sequence[Mapping[str, Any]], metric: str) -> list[dict[str,
                         std=float(v.std(ddof=1)) if len(v) > 1 else 0.0, n=len(v)))
     return out
 
+# %% ../nbs/06a_sweep.ipynb #13279331
 def summary_table(rows: Sequence[Mapping[str, Any]], metric: str) -> str:
     "A plain-text table: method, ε, `metric` mean ± std over seeds, number of seeds."
     lines = [f"{'method':<10} {'ε':>6}  {metric + ' (mean ± std)':<26} {'seeds':>5}"]
@@ -266,6 +275,7 @@ def nearest_epsilon(epsilons: Sequence[float], target: float) -> float:
     if not finite: raise SweepError('no finite ε to choose from')
     return min(finite, key=lambda e: (abs(math.log(e) - math.log(target)) if math.isfinite(target) else -e, e))
 
+# %% ../nbs/06a_sweep.ipynb #b694693d
 def sweep_grid_images(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, epsilon: float,
                       columns: int = 8) -> dict[str, list[Image.Image]]:
     """Per method, the first `columns` images of its first seed's cell (private methods at the swept ε nearest
@@ -283,6 +293,7 @@ def sweep_grid_images(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, ep
         ]
     return picked
 
+# %% ../nbs/06a_sweep.ipynb #e14be901
 def save_grids(images_by_row: Mapping[str, Sequence[Image.Image]], out_path: str | Path,
                col_labels: Sequence[str] | None = None, scale: int | None = None) -> Path:
     """Save a grid with one labelled row per entry of `images_by_row` (e.g. methods) and one column per fixed
@@ -317,6 +328,7 @@ def compare_methods(rows: Sequence[Mapping[str, Any]], metric: str, epsilon: flo
                 f'{m}_seeds': stats[m]['n']}
     return out
 
+# %% ../nbs/06a_sweep.ipynb #85ec3c91
 def describe_comparison(c: Mapping[str, Any]) -> str:
     "One sentence for a `compare_methods` result."
     (a, b) = [k[:-5] for k in c if k.endswith('_mean')]
@@ -332,6 +344,7 @@ def rows_by_style(rows: Sequence[Mapping[str, Any]]) -> dict[str | None, list]:
     "The rows grouped by their `style` column, in order of appearance (None: rows without one)."
     return {s: [r for r in rows if r.get('style') == s] for s in dict.fromkeys(r.get('style') for r in rows)}
 
+# %% ../nbs/06a_sweep.ipynb #89436c86
 def compare_by_style(rows: Sequence[Mapping[str, Any]], metric: str, epsilon: float = 1.0) -> dict | None:
     """DPAgg-TI against DP-TI at `epsilon` per style where both ran (rows without styles: one comparison, or None)."""
     per = rows_by_style(rows)
@@ -339,6 +352,7 @@ def compare_by_style(rows: Sequence[Mapping[str, Any]], metric: str, epsilon: fl
            if {'dp-ti', 'dpagg-ti'} <= {r['method'] for r in rs}}
     return out.get(None) if list(per) == [None] else out
 
+# %% ../nbs/06a_sweep.ipynb #3e08e87f
 def describe_rows(rows: Sequence[Mapping[str, Any]], metric: str, epsilon: float = 1.0) -> str:
     "Each style's summary table and its comparison at `epsilon`, as text."
     parts = []

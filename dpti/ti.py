@@ -36,6 +36,7 @@ __all__ = ['MIXED_PRECISION', 'TIConfigError', 'TIConfig', 'PerExampleError', 'p
 class TIConfigError(ValueError):
     "A Textual Inversion setting is invalid."
 
+# %% ../nbs/03_ti.ipynb #bac5dfdc
 MIXED_PRECISION = {'no': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
 
 @dataclass
@@ -103,6 +104,7 @@ class TIConfig:
 class PerExampleError(ValueError):
     "Per-example leaves and the batch they feed do not fit together."
 
+# %% ../nbs/03_ti.ipynb #0f5748ce
 def _splice(input_ids: torch.Tensor, output: torch.Tensor, placeholder_ids: torch.Tensor, V: torch.Tensor,
             rows: torch.Tensor | None) -> torch.Tensor:
     "`output` [B, L, d] with each placeholder position of example j replaced by its row of `V[rows[j]]`."
@@ -118,6 +120,7 @@ def _splice(input_ids: torch.Tensor, output: torch.Tensor, placeholder_ids: torc
     spliced = torch.einsum('blk,bkd->bld', match.to(output.dtype), per_example)
     return torch.where(match.any(-1, keepdim=True), spliced, output)
 
+# %% ../nbs/03_ti.ipynb #ef30ea61
 @contextmanager
 def per_example_embeddings(text_encoder: Any, placeholder_ids: Sequence[int], V: torch.Tensor,
                            rows: torch.Tensor | None = None) -> Iterator[None]:
@@ -186,11 +189,13 @@ def records_of(images: Any) -> list[torch.Tensor]:
     if isinstance(images, torch.Tensor) and images.ndim == 4: return [x[None] for x in images]
     return [x if x.ndim == 4 else x[None] for x in images]
 
+# %% ../nbs/03_ti.ipynb #84386f6d
 def _vae_latents(vae: Any, pixels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     "Scaled latents of `pixels`, sampled from the posterior with `generator`."
     with torch.no_grad(): z = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.sample(generator=generator)
     return (z - (getattr(vae.config, 'shift_factor', None) or 0.0)) * vae.config.scaling_factor
 
+# %% ../nbs/03_ti.ipynb #423eaed2
 def cache_latents(vae: Any, images: Any, num_views: int,
                   generator: torch.Generator | Sequence[torch.Generator]) -> torch.Tensor:
     """VAE latents × scaling factor of `num_views` augmented views per record: [n, views, c, h, w] (one generator, or
@@ -207,11 +212,13 @@ def training_scheduler(pipe: Any) -> DDPMScheduler:
     "The DDPM noise scheduler (forward process) of `pipe`'s noise schedule, for training."
     return DDPMScheduler.from_config(pipe.scheduler.config)
 
+# %% ../nbs/03_ti.ipynb #22c3c0ee
 def snr(scheduler: Any, timesteps: torch.Tensor) -> torch.Tensor:
     "Signal-to-noise ratio ᾱₜ/(1−ᾱₜ) at `timesteps`."
     alphas_cumprod = scheduler.alphas_cumprod.to(timesteps.device)[timesteps].double()
     return (alphas_cumprod / (1 - alphas_cumprod)).float()
 
+# %% ../nbs/03_ti.ipynb #f4781c48
 def diffusion_loss_per_example(
     unet: Any,
     scheduler: Any,
@@ -245,6 +252,7 @@ class ExampleDraws:
     templates: torch.Tensor
     noise: torch.Tensor
 
+# %% ../nbs/03_ti.ipynb #4bc9c744
 def draw_examples(generators: Sequence[torch.Generator], multiplicity: int, num_views: int, num_templates: int,
                   latent_shape: Sequence[int], num_train_timesteps: int) -> ExampleDraws:
     "K (view, timestep, template, noise) draws per example, example j from `generators[j]`."
@@ -259,6 +267,7 @@ def draw_examples(generators: Sequence[torch.Generator], multiplicity: int, num_
                             torch.zeros(0, multiplicity, *latent_shape))
     return ExampleDraws(*(torch.stack(p) for p in zip(*parts)))
 
+# %% ../nbs/03_ti.ipynb #75c2f276
 def _generators(generator: torch.Generator | Sequence[torch.Generator], batch: int) -> list[torch.Generator]:
     "One generator per example: the caller's list, or the one generator shared in order."
     gens = list(generator) if isinstance(generator, (list, tuple)) else [generator] * batch
@@ -266,6 +275,7 @@ def _generators(generator: torch.Generator | Sequence[torch.Generator], batch: i
         raise PerExampleError(f'{len(gens)} generators for a batch of {batch}; pass one, or one per example')
     return gens
 
+# %% ../nbs/03_ti.ipynb #70789cfb
 def _infer_placeholder_ids(tokenizer: Any, k: int) -> list[int]:
     "The ids of the tokens added to `tokenizer` (not special ones); must be exactly k."
     ids = sorted(i for i in tokenizer.added_tokens_encoder.values() if i not in tokenizer.all_special_ids)
@@ -275,6 +285,7 @@ def _infer_placeholder_ids(tokenizer: Any, k: int) -> list[int]:
         )
     return ids
 
+# %% ../nbs/03_ti.ipynb #605194eb
 def encoder_placeholder_ids(pipe: Any, placeholder_ids: Sequence[int] | Sequence[Sequence[int]] | None,
                             k: int) -> list[list[int]]:
     "One list of k placeholder ids per text encoder: as given (flat: the only encoder's), or read from the tokenizers."
@@ -304,6 +315,7 @@ def per_example_loss(pipe: Any, V: torch.Tensor, rows: torch.Tensor, latents: to
                                         draws.timesteps.flatten().to(device), snr_gamma, added)
     return losses.view(B, K).mean(1)
 
+# %% ../nbs/03_ti.ipynb #63d5aebb
 def per_example_grads(pipe: Any, V: torch.Tensor, rows: torch.Tensor, latents: torch.Tensor, input_ids: torch.Tensor,
                       generator: torch.Generator | Sequence[torch.Generator], multiplicity: int = 1, *,
                       placeholder_ids: Sequence[int] | Sequence[Sequence[int]] | None = None,
@@ -343,6 +355,7 @@ class TIInputs:
         "These inputs for the given records only (their own prompts, renumbered 0, 1, …; shared prompts unchanged)."
         return replace(self, input_ids=self.prompt_ids(records)) if self.captioned else self
 
+# %% ../nbs/03_ti.ipynb #9613ec10
 def captions_of(dataset: Any) -> list[str] | None:
     "The records' captions (one string each), or None when the dataset has none."
     captions = getattr(dataset, 'captions', None)
@@ -352,6 +365,7 @@ def captions_of(dataset: Any) -> list[str] | None:
         )
     return captions
 
+# %% ../nbs/03_ti.ipynb #acbeda13
 def prepare_ti(
     pipe: Any,
     config: TIConfig,
@@ -403,12 +417,14 @@ def make_optimizer(params: Sequence[torch.Tensor], config: TIConfig,
                              power=config.lr_power)
     return optimizer, schedule
 
+# %% ../nbs/03_ti.ipynb #125d927a
 def autocast_context(config: TIConfig, device: torch.device) -> Any:
     "`torch.autocast` for `config.mixed_precision` on `device` (a no-op for 'no' or where autocast is unavailable)."
     dtype = MIXED_PRECISION[config.mixed_precision]
     if dtype is None or not torch.amp.is_autocast_available(device.type): return nullcontext()
     return torch.autocast(device.type, dtype=dtype)
 
+# %% ../nbs/03_ti.ipynb #b305c068
 @contextmanager
 def training_mode(pipe: Any, config: TIConfig) -> Iterator[None]:
     "Gradient checkpointing on the text encoders and UNet while training, if asked; modes restored afterwards."
@@ -420,6 +436,7 @@ def training_mode(pipe: Any, config: TIConfig) -> Iterator[None]:
     finally:
         for m, mode in zip(modules, modes): _checkpointing(m, False); m.train(mode)
 
+# %% ../nbs/03_ti.ipynb #c479a64b
 def _checkpointing(module: Any, on: bool) -> None:
     "Turn gradient checkpointing of a diffusers or transformers model on or off (transformers ≥ 5 renamed it)."
     for enable, disable in [('enable_gradient_checkpointing', 'disable_gradient_checkpointing'),      # diffusers
@@ -435,6 +452,7 @@ class MicroBatch:
     rows: torch.Tensor
     draws: torch.Generator | list[torch.Generator]   # one generator shared in order, or one per example
 
+# %% ../nbs/03_ti.ipynb #d334630d
 @dataclass
 class Step:
     "One optimiser step as a sampler hands it to the loop: its micro-batches and (private runs) its privacy randomness."
@@ -526,6 +544,7 @@ class ProgressCallback(Callback):
         self.bar.update(self.units)
         if self.postfix is not None and not self.bar.disable: self.bar.set_postfix(self.postfix(loop))
 
+# %% ../nbs/03_ti.ipynb #005b1fe4
 class ValidationCallback(Callback):
     """Every `validation_steps`, rank 0 renders `validation_prompt` with the current embedding into
     `loop.validation_images`."""
@@ -554,6 +573,7 @@ class TIResult:
         return save_embeddings(path, {self.placeholder_tokens[0]: self.embedding}, report=self.report, a1111=a1111,
                                overwrite=overwrite, encoder_dims=self.meta.get('encoder_dims'))
 
+# %% ../nbs/03_ti.ipynb #81f5c0d6
 def run_meta(pipe: Any, inputs: TIInputs, num_records: int, learning_rate: float) -> dict[str, Any]:
     "What a reader needs besides the config to reproduce a run."
     import diffusers, transformers, dpti
@@ -564,6 +584,7 @@ def run_meta(pipe: Any, inputs: TIInputs, num_records: int, learning_rate: float
                 model=getattr(pipe, 'name_or_path', None) or pipe.config.get('_name_or_path'), dpti=dpti.__version__,
                 torch=torch.__version__, diffusers=diffusers.__version__, transformers=transformers.__version__)
 
+# %% ../nbs/03_ti.ipynb #97bd78bc
 def check_resolution(records: list[torch.Tensor], config: TIConfig) -> None:
     "Refuse images whose size is not `config.resolution`."
     sizes = {tuple(r.shape[-2:]) for r in records}
@@ -572,12 +593,14 @@ def check_resolution(records: list[torch.Tensor], config: TIConfig) -> None:
             f'images are {sorted(sizes)} pixels but config.resolution={config.resolution}; load them with load_images(folder, resolution={config.resolution}) or set resolution'
         )
 
+# %% ../nbs/03_ti.ipynb #53025e45
 def shuffled_batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     "Endless batches of `size` distinct, sorted indices from shuffled passes over range(n) (a partial pass is dropped)."
     while True:
         order = torch.randperm(n, generator=generator)
         yield from (order[i:i + size].sort().values for i in range(0, n - size + 1, size))
 
+# %% ../nbs/03_ti.ipynb #4e319f54
 def render_validation_images(pipe: Any, config: TIConfig, inputs: TIInputs, embedding: torch.Tensor) -> list[Any]:
     "`num_validation_images` images of `validation_prompt` with the current embedding, seeded from `config.seed`."
     prompt = (
@@ -647,6 +670,7 @@ def shared_embedding_loop(pipe: Any, dataset: Any, config: TIConfig, sampler: Ca
     lr = config.effective_learning_rate(config.train_batch_size)
     return TILoop(pipe, config, inputs, latents, embedding, lr, sampler, finish, reduce, callbacks)
 
+# %% ../nbs/03_ti.ipynb #24eab47b
 def loop_result(loop: TILoop, **fields: Any) -> TIResult:
     """The `TIResult` of a finished shared-embedding loop (its embedding also written into the pipeline); `fields`: the
     report, plan, extra `meta`."""
@@ -698,6 +722,7 @@ def train_per_image_ti(pipe: Any, dataset: Any, config: TIConfig, indices: Seque
     bar.close()
     return allreduce_sum(out).cpu()
 
+# %% ../nbs/03_ti.ipynb #d6cbdc37
 def train_record_group(pipe: Any, records: list[torch.Tensor], indices: list[int], config: TIConfig, inputs: TIInputs,
                        bar: Any) -> torch.Tensor:
     """Per-image TI of one group of b records trained side by side for `max_train_steps`: their rows [b, k, d] (one

@@ -89,6 +89,7 @@ class ToyDemoConfig:
             raise ToyStyleError(f'm={self.m} must be between 1 and n={self.n}')
         caption_templates(self.caption_mode)
 
+# %% ../../nbs/07d_toy.demo.ipynb #18c7cf09
 def toy_ti_config(config: ToyDemoConfig, seed: int = 0) -> TIConfig:
     "The Textual Inversion settings of non-private TI in the demo (its prompts from the caption mode)."
     return TIConfig(placeholder_token=TOY_PLACEHOLDER, initializer_token='icon', resolution=32,
@@ -97,16 +98,19 @@ def toy_ti_config(config: ToyDemoConfig, seed: int = 0) -> TIConfig:
                     templates=caption_templates(config.caption_mode), num_views=4, num_vectors=config.num_vectors,
                     seed=seed)
 
+# %% ../../nbs/07d_toy.demo.ipynb #79e7e62b
 def dp_ti_config(config: ToyDemoConfig, seed: int = 0) -> TIConfig:
     "The TI settings of DP-TI in the demo."
     return dataclasses.replace(toy_ti_config(config, seed), max_train_steps=config.dp_steps,
                                train_batch_size=config.dp_batch_size, learning_rate=config.dp_learning_rate)
 
+# %% ../../nbs/07d_toy.demo.ipynb #33188126
 def per_image_config(config: ToyDemoConfig, seed: int = 0) -> TIConfig:
     "The TI settings of DPAgg-TI's per-image runs in the demo."
     return dataclasses.replace(toy_ti_config(config, seed), max_train_steps=config.per_image_steps,
                                learning_rate=config.per_image_learning_rate)
 
+# %% ../../nbs/07d_toy.demo.ipynb #019d1b0e
 @contextmanager
 def torch_threads(n: int | None):
     "Run the block with `n` torch threads (None: as it is), restoring the previous number afterwards."
@@ -132,6 +136,7 @@ def public_icons(config: ToyDemoConfig) -> ToyImages:
     return toy_images(config.public_style, config.public_images, seed=config.data_seed,
                       caption_mode=config.caption_mode)
 
+# %% ../../nbs/07d_toy.demo.ipynb #344b39d8
 def toy_public_settings(pipe: StableDiffusionPipeline, config: ToyDemoConfig) -> dict:
     """Both private methods' scales, measured on the PUBLIC style: DP-TI's clipping norm C and DPAgg-TI's norm and
     output norm."""
@@ -139,6 +144,7 @@ def toy_public_settings(pipe: StableDiffusionPipeline, config: ToyDemoConfig) ->
     return dict(max_grad_norm=config.max_grad_norm or public_grad_norm(pipe, public, dp_ti_config(config)),
                 dpagg=public_norms(pipe, public, per_image_config(config), batch_size=16))
 
+# %% ../../nbs/07d_toy.demo.ipynb #ae133704
 def toy_sweep_config(config: ToyDemoConfig, public: dict) -> SweepConfig:
     "The evaluation settings (and DP-TI's public C) as a `SweepConfig`, shared with `dpti sweep`."
     return SweepConfig(methods=config.methods, epsilons=config.epsilons, seeds=config.seeds, prompts=TOY_TEMPLATES,
@@ -158,6 +164,7 @@ def dpagg_release(per_image: torch.Tensor, center: torch.Tensor | None, public: 
     dp = make_dpagg_config(n, m, C, delta, target_epsilon=epsilon)
     return aggregate(chosen, dp, rng=rng, center=center, output_norm=output_norm), dp
 
+# %% ../../nbs/07d_toy.demo.ipynb #85311e61
 def dpagg_releases(pipe: StableDiffusionPipeline, dataset: Any, config: ToyDemoConfig, public: dict, seed: int,
                    epsilons: Sequence[float],
                    ms: Sequence[int] | None = None) -> dict[tuple[int, float], tuple[torch.Tensor, DPAggConfig | None]]:
@@ -179,6 +186,7 @@ def evaluate_embedding(pipe: StableDiffusionPipeline, embedding: torch.Tensor, t
                       batch_size=sweep.generation_batch_size)
     return {k: float(v) for k, v in score_fn(images).items()}, images
 
+# %% ../../nbs/07d_toy.demo.ipynb #64d3b628
 def _trained(pipe, dataset, method: str, epsilons: Sequence[float], seed: int, config: ToyDemoConfig, public: dict,
              sweep: SweepConfig):
     "Yield (ε, embedding, privacy report or DPAgg config or None, train seconds) of one method and training seed."
@@ -196,6 +204,7 @@ def _trained(pipe, dataset, method: str, epsilons: Sequence[float], seed: int, c
         embedding, _ = train_cell(pipe, dataset, method, math.inf, toy_ti_config(config, seed), sweep)
         yield math.inf, embedding, None, time.perf_counter() - start
 
+# %% ../../nbs/07d_toy.demo.ipynb #5fb8b10a
 def style_rows(pipe: StableDiffusionPipeline, dataset: Any, style: str, config: ToyDemoConfig, public: dict, score_fn,
                out_dir: str | Path | None = None, bar=None) -> list[dict]:
     """Every method × ε × seed of `config` on one style's `dataset`: one scored row each (seed 0's images saved under
@@ -223,6 +232,7 @@ def style_rows(pipe: StableDiffusionPipeline, dataset: Any, style: str, config: 
                 if bar is not None: bar.update(); bar.set_postfix(style=style, method=method, ε=eps, seed=seed)
     return rows
 
+# %% ../../nbs/07d_toy.demo.ipynb #38dbc061
 def toy_demo_cells(config: ToyDemoConfig) -> int:
     "How many (style, method, ε, seed) cells the demo scores."
     per_seed = sum(len(config.epsilons) if m in PRIVATE_METHODS else 1 for m in config.methods if m != 'base')

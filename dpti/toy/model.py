@@ -39,6 +39,7 @@ class ToyModelConfig:
     text_layers: int = 2
     text_heads: int = 4
 
+# %% ../../nbs/07b_toy.model.ipynb #019756bc
 def toy_components(config: ToyModelConfig = ToyModelConfig(), seed: int = 0) -> dict:
     "Freshly initialised (seeded) components of the toy pipeline."
     with torch.random.fork_rng(devices=[]):
@@ -78,6 +79,7 @@ class ToyPretrainReport:
     parameters: dict[str, int] = field(default_factory=dict)
     size_mb: float = 0.0
 
+# %% ../../nbs/07b_toy.model.ipynb #c07e3d83
 def render_public_dataset(images_per_pair: int, seed: int = 0, styles: Sequence[ToyStyle] = PUBLIC_STYLES,
                           progress: bool = False) -> tuple[torch.Tensor, list[tuple[str, ToyStyle]]]:
     "Icons for every (style, shape) pair as a uint8 tensor [N, 3, 32, 32], and each image's (shape, style)."
@@ -92,10 +94,12 @@ def _to_unit(images: torch.Tensor) -> torch.Tensor:
     "uint8 images → floats in [−1, 1]."
     return images.float() / 127.5 - 1
 
+# %% ../../nbs/07b_toy.model.ipynb #903bea3f
 def _lr_lambda(warmup: int, steps: int):
     "Linear warm-up, then cosine decay to 10% of the peak learning rate."
     return lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(s, steps) / max(steps, 1))))
 
+# %% ../../nbs/07b_toy.model.ipynb #3a60c958
 def train_vae(vae: AutoencoderKL, images: torch.Tensor, steps: int, batch_size: int, generator: torch.Generator,
               lr: float = 1e-3, kl_weight: float = 1e-4, log_every: int = 100, progress: bool = True,
               log=None) -> list[float]:
@@ -115,6 +119,7 @@ def train_vae(vae: AutoencoderKL, images: torch.Tensor, steps: int, batch_size: 
     vae.eval().requires_grad_(False)
     return losses
 
+# %% ../../nbs/07b_toy.model.ipynb #2224eee4
 @torch.no_grad()
 def encode_latents(vae: AutoencoderKL, images: torch.Tensor,
                    batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,10 +137,12 @@ def _token_ids(tokenizer, captions: Sequence[str], cache: dict[str, torch.Tensor
         cache.update(zip(missing, ids))
     return torch.stack([cache[c] for c in captions])
 
+# %% ../../nbs/07b_toy.model.ipynb #34437f85
 @torch.no_grad()
 def _ema_update(ema: list[torch.Tensor], params: list[torch.Tensor], decay: float) -> None:
     torch._foreach_lerp_(ema, params, 1 - decay)
 
+# %% ../../nbs/07b_toy.model.ipynb #3025ead9
 def train_diffusion(unet: UNet2DConditionModel, text_encoder: CLIPTextModel, tokenizer,
                     latents: tuple[torch.Tensor, torch.Tensor], labels: Sequence[tuple[str, ToyStyle]], steps: int,
                     batch_size: int, generator: torch.Generator, lr: float = 1e-3, uncond_prob: float = 0.1,
@@ -194,6 +201,7 @@ class ToyFeatureNet(nn.Module):
         f = self.body(x.float() * 2 - 1)
         return {k: head(f) for k, head in self.heads.items()}
 
+# %% ../../nbs/07b_toy.model.ipynb #558105bc
 def attribute_targets(labels: Sequence[tuple[str, ToyStyle]]) -> dict[str, torch.Tensor]:
     "Class indices per attribute for (shape, style) labels."
     values = {'shape': [s for s, _ in labels],
@@ -225,6 +233,7 @@ def train_feature_net(steps: int = 1500, batch_size: int = 64, images_per_pair: 
     truth = attribute_targets(test_labels)
     return net, {k: float((v.argmax(1) == truth[k]).float().mean()) for k, v in logits.items()}
 
+# %% ../../nbs/07b_toy.model.ipynb #6af63e1c
 def save_feature_net(net: ToyFeatureNet, folder: str | Path, accuracy: dict[str, float] | None = None) -> Path:
     "Write the network's weights (safetensors) and its held-out accuracy (JSON) into `folder`."
     from safetensors.torch import save_file
@@ -233,6 +242,7 @@ def save_feature_net(net: ToyFeatureNet, folder: str | Path, accuracy: dict[str,
     (folder / 'accuracy.json').write_text(json.dumps(accuracy or {}, indent=1))
     return folder
 
+# %% ../../nbs/07b_toy.model.ipynb #132b3f23
 def load_toy_features(folder: str | Path | None = None) -> ToyFeatureNet:
     "The toy feature network saved in `folder` (default: the packaged toy model's `features/`)."
     from safetensors.torch import load_file
@@ -254,9 +264,11 @@ def _plot_losses(rows: list[tuple[str, int, float]], path: Path) -> None:
         ax.plot(xs, ys); ax.set_yscale('log'); ax.set_xlabel('step'); ax.set_title(f'{stage} loss'); ax.grid(alpha=0.3)
     fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
 
+# %% ../../nbs/07b_toy.model.ipynb #593e0cbc
 def _folder_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob('*') if f.is_file()) / 2 ** 20
 
+# %% ../../nbs/07b_toy.model.ipynb #61750927
 def pretrain_toy(out_dir: str | Path, steps: int = 3500, batch_size: int = 32, seed: int = 0, log_every: int = 100,
                  vae_steps: int = 1500, vae_batch_size: int = 32, images_per_pair: int = 64,
                  config: ToyModelConfig = ToyModelConfig(), lr: float = 1e-3, kl_weight: float = 1e-4,

@@ -27,6 +27,7 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     f = np.where(t > (6 / 29) ** 3, np.cbrt(t), t / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
 
+# %% ../../nbs/07c_toy.score.ipynb #217b0dae
 PALETTE_LAB = srgb_to_lab(np.array(list(COLORS.values())))
 
 def palette_indices(image: Image.Image) -> np.ndarray:
@@ -34,11 +35,13 @@ def palette_indices(image: Image.Image) -> np.ndarray:
     lab = srgb_to_lab(np.asarray(image.convert('RGB')))
     return ((lab[..., None, :] - PALETTE_LAB) ** 2).sum(-1).argmin(-1)
 
+# %% ../../nbs/07c_toy.score.ipynb #87dd470b
 def palette_histogram(image: Image.Image | np.ndarray) -> np.ndarray:
     "The fraction of pixels nearest each toy colour, [len(COLORS)], of an image or of its `palette_indices`."
     idx = palette_indices(image) if isinstance(image, Image.Image) else image
     return np.bincount(idx.ravel(), minlength=len(COLORS)) / idx.size
 
+# %% ../../nbs/07c_toy.score.ipynb #d136f307
 def border_color(image: Image.Image | np.ndarray) -> str:
     "The toy colour most border pixels are nearest to, of an image or of its `palette_indices`."
     idx = palette_indices(image) if isinstance(image, Image.Image) else image

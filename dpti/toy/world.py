@@ -31,6 +31,7 @@ PATTERNS = ('solid', 'stripes', 'dots', 'checks')
 class ToyStyleError(ValueError):
     "A toy style or shape is not one the toy world knows."
 
+# %% ../../nbs/07a_toy.world.ipynb #ccea18e6
 @dataclass(frozen=True)
 class ToyStyle:
     "A toy icon style: colour words for background, fill and stroke, a stroke-width word and a fill pattern."
@@ -91,17 +92,21 @@ def _xy(x: float, y: float) -> tuple[float, float]:
     "Canvas pixel of unit coordinates (x, y) ∈ [−1, 1]²."
     return (_CANVAS / 2 * (1 + x), _CANVAS / 2 * (1 + y))
 
+# %% ../../nbs/07a_toy.world.ipynb #b8356dd5
 def _polygon(d: ImageDraw.ImageDraw, points: Sequence[tuple[float, float]]) -> None:
     d.polygon([_xy(x, y) for x, y in points], fill=255)
 
+# %% ../../nbs/07a_toy.world.ipynb #4d460f15
 def _disc(d: ImageDraw.ImageDraw, x: float, y: float, r: float) -> None:
     (cx, cy), R = _xy(x, y), r * _CANVAS / 2
     d.ellipse([cx - R, cy - R, cx + R, cy + R], fill=255)
 
+# %% ../../nbs/07a_toy.world.ipynb #48b520a3
 def _ring(d: ImageDraw.ImageDraw, x: float, y: float, r: float, width: float) -> None:
     (cx, cy), R = _xy(x, y), r * _CANVAS / 2
     d.ellipse([cx - R, cy - R, cx + R, cy + R], outline=255, width=round(width * _CANVAS / 2))
 
+# %% ../../nbs/07a_toy.world.ipynb #8be3ece8
 def _limb(d: ImageDraw.ImageDraw, points: Sequence[tuple[float, float]], width: float) -> None:
     "A polyline of the given width with rounded joints and ends."
     d.line([_xy(x, y) for x, y in points], fill=255, width=round(width * _CANVAS / 2), joint='curve')
@@ -111,39 +116,48 @@ def _limb(d: ImageDraw.ImageDraw, points: Sequence[tuple[float, float]], width: 
 def _circle(d):
     _disc(d, 0, 0, 0.62)
 
+# %% ../../nbs/07a_toy.world.ipynb #8b8e823f
 def _star(d):
     radius = lambda k: 0.68 if k % 2 == 0 else 0.29
     _polygon(d,
              [(radius(k) * math.sin(k * math.pi / 5), 0.05 - radius(k) * math.cos(k * math.pi / 5)) for k in range(10)])
 
+# %% ../../nbs/07a_toy.world.ipynb #8efc2c57
 def _heart(d):
     _disc(d, -0.3, -0.22, 0.33); _disc(d, 0.3, -0.22, 0.33)
     _polygon(d, [(-0.61, -0.12), (0.61, -0.12), (0, 0.62)])
 
+# %% ../../nbs/07a_toy.world.ipynb #23ac4d28
 def _house(d):
     _polygon(d, [(-0.5, 0.6), (-0.5, -0.05), (-0.66, -0.05), (0, -0.62), (0.66, -0.05), (0.5, -0.05), (0.5, 0.6)])
 
+# %% ../../nbs/07a_toy.world.ipynb #e0076eb8
 def _tree(d):
     _polygon(d, [(-0.1, 0.65), (-0.1, 0.2), (0.1, 0.2), (0.1, 0.65)]); _disc(d, 0, -0.18, 0.45)
 
+# %% ../../nbs/07a_toy.world.ipynb #d0823382
 def _cup(d):
     _polygon(d, [(-0.5, -0.45), (0.3, -0.45), (0.22, 0.5), (-0.42, 0.5)])
     _limb(d, [(0.3, -0.25), (0.58, -0.18), (0.56, 0.12), (0.24, 0.2)], 0.14)
 
+# %% ../../nbs/07a_toy.world.ipynb #62999f48
 def _arrow(d):
     _polygon(d, [(-0.65, -0.16), (0.1, -0.16), (0.1, -0.45), (0.65, 0), (0.1, 0.45), (0.1, 0.16), (-0.65, 0.16)])
 
+# %% ../../nbs/07a_toy.world.ipynb #d55a4242
 def _runner(d, w=0.17):
     _disc(d, 0.18, -0.58, 0.15)
     _limb(d, [(0.1, -0.35), (-0.08, 0.08)], w)
     _limb(d, [(-0.08, 0.08), (0.25, 0.3), (0.18, 0.62)], w); _limb(d, [(-0.08, 0.08), (-0.3, 0.32), (-0.58, 0.3)], w)
     _limb(d, [(0.08, -0.3), (0.38, -0.1), (0.55, -0.3)], w); _limb(d, [(0.08, -0.3), (-0.22, -0.2), (-0.38, 0.0)], w)
 
+# %% ../../nbs/07a_toy.world.ipynb #21be970f
 def _swimmer(d, w=0.17):
     _disc(d, -0.5, -0.2, 0.15)
     _limb(d, [(-0.3, -0.08), (0.35, 0.0), (0.62, -0.12)], w); _limb(d, [(-0.25, -0.1), (0.0, -0.45), (0.3, -0.5)], w)
     for y in (0.32, 0.55): _limb(d, [(-0.66, y), (-0.33, y - 0.08), (0.0, y), (0.33, y - 0.08), (0.66, y)], 0.1)
 
+# %% ../../nbs/07a_toy.world.ipynb #e50bbc1a
 def _cyclist(d, w=0.15):
     _ring(d, -0.4, 0.38, 0.27, 0.12); _ring(d, 0.4, 0.38, 0.27, 0.12)
     _limb(d, [(-0.4, 0.38), (-0.05, 0.38), (0.2, 0.02), (0.4, 0.38)], 0.08)
@@ -159,6 +173,7 @@ SHAPES = {'circle': _circle, 'star': _star, 'heart': _heart, 'house': _house, 't
 def _uniform(generator: torch.Generator | None, low: float, high: float) -> float:
     return low + (high - low) * torch.rand((), generator=generator).item()
 
+# %% ../../nbs/07a_toy.world.ipynb #f3914432
 def shape_mask(shape: str, generator: torch.Generator | None = None) -> Image.Image:
     "The jittered binary mask ('L', 0/255) of `shape` on the supersampled canvas."
     if shape not in SHAPES: raise ToyStyleError(f'shape={shape!r} is not one of {", ".join(SHAPES)}')
@@ -195,6 +210,7 @@ def _pattern_fill(style: ToyStyle, phase: tuple[int, int]) -> Image.Image:
                     d.rectangle([i * h + ox, j * h + oy, (i + 1) * h + ox - 1, (j + 1) * h + oy - 1], fill=colour)
     return img
 
+# %% ../../nbs/07a_toy.world.ipynb #f11de89e
 def _outline(mask: Image.Image, width: float) -> Image.Image:
     "Mask of every pixel within `width` (icon pixels) of the shape."
     distance = distance_transform_edt(np.asarray(mask) == 0)
@@ -206,6 +222,7 @@ def _generator(generator: torch.Generator | None, seed: int | None) -> torch.Gen
     if generator is not None and seed is not None: raise ValueError('pass generator= or seed=, not both')
     return torch.Generator().manual_seed(seed) if seed is not None else generator
 
+# %% ../../nbs/07a_toy.world.ipynb #990c7811
 def render_icon(shape: str, style: ToyStyle, generator: torch.Generator | None = None, size: int = 32,
                 seed: int | None = None) -> Image.Image:
     "One jittered `size`×`size` RGB icon of `shape` in `style`, drawn at 4× and box-filtered down."
@@ -235,12 +252,14 @@ def style_clauses(style: ToyStyle) -> list[str]:
     )
     return [fill, f'{style.background} background', f'{style.stroke_width} {style.stroke} outline']
 
+# %% ../../nbs/07a_toy.world.ipynb #296a431a
 def caption(shape: str, style: ToyStyle, generator: torch.Generator | None = None) -> str:
     "The caption of an icon; with a `generator`, the style clauses come in a random order."
     clauses = style_clauses(style)
     if generator is not None: clauses = [clauses[i] for i in torch.randperm(len(clauses), generator=generator).tolist()]
     return ', '.join([f'a {shape} icon', *clauses])
 
+# %% ../../nbs/07a_toy.world.ipynb #7a044fb1
 def caption_words() -> list[str]:
     "Every word a toy caption can use (for the tokenizer)."
     words = {w for s in PUBLIC_STYLES + PRIVATE_STYLES for sh in SHAPES for w in caption(sh, s).replace(',',
@@ -255,6 +274,7 @@ def icon_caption(shape: str) -> str:
     if shape not in SHAPES: raise ToyStyleError(f'shape={shape!r} is not one of {", ".join(SHAPES)}')
     return f'a {shape} icon'
 
+# %% ../../nbs/07a_toy.world.ipynb #46be8382
 CAPTION_MODES = {'own': ('{caption}, {}',), 'random': TOY_TEMPLATES, 'none': ('an icon, {}',)}
 
 def caption_templates(mode: str) -> tuple[str, ...]:
@@ -268,12 +288,14 @@ def style_shapes(n: int, shapes: Sequence[str] | None = None) -> list[str]:
     shapes = list(shapes or SHAPES)
     return [shapes[i % len(shapes)] for i in range(n)]
 
+# %% ../../nbs/07a_toy.world.ipynb #010d5cdb
 def make_style_dataset(style: ToyStyle, n: int, seed: int = 0,
                        shapes: Sequence[str] | None = None) -> list[Image.Image]:
     "`n` seeded icons of `style`, cycling through `shapes` (default: all)."
     g = torch.Generator().manual_seed(seed)
     return [render_icon(shape, style, g) for shape in style_shapes(n, shapes)]
 
+# %% ../../nbs/07a_toy.world.ipynb #870e8152
 def save_style_folder(style: ToyStyle, n: int, folder: str | Path, seed: int = 0, shapes: Sequence[str] | None = None,
                       captions: bool = True) -> list[Path]:
     """Write `n` seeded icons of `style` as PNG files into `folder`, each with its content caption in `name.txt`; their
@@ -297,6 +319,7 @@ class ToyImages:
     def __iter__(self): return iter(self.pixels)
     def __getitem__(self, i: int) -> torch.Tensor: return self.pixels[i]
 
+# %% ../../nbs/07a_toy.world.ipynb #a97419a8
 def toy_images(style: ToyStyle | str, n: int, seed: int = 0, caption_mode: str = 'own') -> ToyImages:
     "`n` seeded icons of `style` in memory, captioned when `caption_mode` is 'own'."
     style = get_style(style) if isinstance(style, str) else style
@@ -306,6 +329,7 @@ def toy_images(style: ToyStyle | str, n: int, seed: int = 0, caption_mode: str =
         [icon_caption(s) for s in style_shapes(n)] if caption_templates(caption_mode) == CAPTION_MODES['own'] else None,
     )
 
+# %% ../../nbs/07a_toy.world.ipynb #e89442fa
 def with_caption_mode(dataset: Any, caption_mode: str) -> Any:
     """`dataset` as trained under `caption_mode`: itself for 'own' (it must carry captions), its pixels without captions
     otherwise."""
