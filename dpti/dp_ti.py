@@ -17,8 +17,8 @@ from .core import PrivacyRNG, allreduce_sum, atomic_write, broadcast_from_main, 
 from .privacy import (DEFAULT_DPSGD_ACCOUNTANT, DPSGDConfig, PrivacyError, PrivacyReport, check_privacy_args,
                           clip_per_sample, dpsgd_epsilon, gaussian_noise)
 from .ti import (Callback, ProgressCallback, ShuffledSteps, TIConfig, TILoop, TIResult, TrainingOptions,
-                     ValidationCallback, cache_latents, captions_of, loop_result, per_example_grads,
-                     prepare_ti, records_of, shared_embedding_loop, sharded_steps)
+                     ValidationCallback, cache_latents, captions_of, check_step_size, loop_result, per_example_grads,
+                     prepare_ti, records_of, shared_embedding_loop, sharded_steps, sum_into_rows)
 
 # %% auto #0
 __all__ = ['DP_TI_SAMPLINGS', 'CHECKPOINT_NAME', 'CHECKPOINT_KEY', 'DPTIError', 'clipped_sum', 'noisy_mean', 'dp_noisy_gradient',
@@ -130,9 +130,7 @@ def make_dp_ti_plan(
             raise DPTIError("sample_rate needs Poisson sampling: pass target_epsilon, or sampling='poisson'")
         if world_size() > 1:
             raise DPTIError("sampling='shuffle' (plain TI) runs on one process; use sampling='poisson'")
-        if step_size > n:
-            raise DPTIError(f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {n} images '
-                            '(an image appears at most once per step)')
+        check_step_size(config, n)
     q = privacy.sample_rate if privacy else (sample_rate or min(1.0, step_size / n))
     return DPTIPlan(privacy, sampling, n, q, step_size, allow_large_delta)
 
@@ -256,7 +254,7 @@ def dp_ti_report(plan: DPTIPlan, steps: int, config: TIConfig, meta: dict, rng: 
 # %% ../nbs/04_dp_ti.ipynb #8851f3e0
 def dp_ti_reduce(plan: DPTIPlan) -> Callable[..., Tensor]:
     "How a micro-batch's per-example gradients enter the step's sum: each clipped to C first when private."
-    if plan.privacy is None: return lambda grads, rows, parameter: grads.sum(0).float()
+    if plan.privacy is None: return sum_into_rows
     return lambda grads, rows, parameter: clipped_sum(grads, plan.privacy.max_grad_norm).float()
 
 # %% ../nbs/04_dp_ti.ipynb #fff6df2f

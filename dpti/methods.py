@@ -10,7 +10,7 @@ from typing import Any, Callable
 from fastcore.docments import docments
 from .privacy import (DEFAULT_DPSGD_ACCOUNTANT, DPAGG_ACCOUNTANTS, DPSGD_ACCOUNTANTS, DPAggConfig, DPSGDConfig,
                           PrivacyError)
-from .ti import TIConfig, TIResult, TrainingOptions, captions_of, prepare_ti, train_ti
+from .ti import TIConfig, TIResult, TrainingOptions, captions_of, prepare_ti
 from .dp_ti import make_dp_ti_plan, train_dp_ti
 from .amplification import realisable_epsilon
 from .dpagg import make_dpagg_config, make_dpagg_plan, train_dpagg_ti
@@ -82,9 +82,7 @@ def initializer_result(pipe: Any, dataset: Any, config: TIConfig, plan: None = N
     return TIResult(inputs.init_embedding, inputs.placeholder_tokens, config)
 
 for _m in (Method('base', False, 'the initializer embedding, untrained (a reference)', no_plan, initializer_result),
-           Method('ti', False, 'non-private Textual Inversion (epsilon = inf)', no_plan,
-                  lambda pipe, dataset, config, plan=None, options=None: train_ti(
-                      pipe, dataset, config, progress=(options or TrainingOptions()).progress)),
+           Method('ti', False, 'non-private Textual Inversion (epsilon = inf)', no_plan, train_dp_ti),
            Method('dp-ti', True, 'DP-SGD on the embedding: Poisson sampling, per-image clipping, Gaussian noise',
                   make_dp_ti_plan, train_dp_ti),
            Method('dpagg-ti', True, 'per-image embeddings, normalised, m-of-n subsample, one noisy mean',
@@ -122,8 +120,10 @@ def planned_privacy(
     "The privacy config of a planned run of `method` on n images, from ε (calibrated) or σ."
     if (epsilon is None) == (noise_multiplier is None):
         raise PrivacyError('pass exactly one of epsilon (find σ) and noise_multiplier (compute ε)')
+    if method not in ('dp-ti', 'dpagg-ti'):
+        raise PrivacyError(f"method={method!r}: a planned run is accounted for 'dp-ti' or 'dpagg-ti'")
     common = dict(delta=delta, noise_multiplier=noise_multiplier, allow_large_delta=allow_large_delta)
-    if get_method(method).plan is make_dpagg_plan:
+    if method == 'dpagg-ti':
         if m is None: raise PrivacyError(f'm (--m) is required for method {method}: the embeddings aggregated')
         return make_dpagg_config(n, m, norm, target_epsilon=epsilon, sampling=sampling, accountant=accountant, **common)
     if steps is None or (batch_size is None) == (sample_rate is None):
@@ -136,7 +136,7 @@ def planned_privacy(
 def compare_accountants(**plan: Any) -> dict:
     """`planned_privacy(**plan)` under every accountant of its method (ε and σ, or 'n/a: why'), plus DPAgg-TI's
     realisable lower bound."""
-    dpagg, out = get_method(plan['method']).plan is make_dpagg_plan, {}
+    dpagg, out = plan['method'] == 'dpagg-ti', {}
     for name in DPAGG_ACCOUNTANTS if dpagg else DPSGD_ACCOUNTANTS:
         try: cfg = planned_privacy(**plan | dict(accountant=name))
         except PrivacyError as e: out[name] = f'n/a: {e}'; continue

@@ -140,10 +140,11 @@ def exit_code(error: BaseException, usage_errors: tuple[type, ...] = ()) -> int:
     return 2 if isinstance(error, usage_errors) else 1
 
 # %% ../nbs/00c_script.ipynb #24abc2ee
-def report_error(error: BaseException, usage_errors: tuple[type, ...] = (), debug: bool = False) -> int:
-    "Print `error` as one line on stderr (plus the traceback under `debug`) and return its exit code."
+def report_error(error: BaseException, usage_errors: tuple[type, ...] = (), debug: bool = False,
+                 prog: str | None = None) -> int:
+    "Print `error` as one line on stderr, `prog: error: …` (plus the traceback under `debug`); returns its exit code."
     if debug: traceback.print_exception(error)
-    print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
+    print(f"{prog or Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
     return exit_code(error, usage_errors)
 
 # %% ../nbs/00c_script.ipynb #6ac21e1b
@@ -151,10 +152,10 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str], usage_errors: 
                 translate: Callable[[BaseException], BaseException] = lambda e: e) -> int:
     "Parse `argv` (with `--config` defaults) and run its command's handler; failures become one line and an exit code."
     try: args = apply_config_file(parser, argv)
-    except (ValueError, OSError) as error: return report_error(error, usage_errors)
+    except (ValueError, OSError) as error: return report_error(error, usage_errors, prog=parser.prog)
     if args.command is None:
         parser.print_help()
         return 0
     try: return args.handler(args)
     except (ValueError, OSError, RuntimeError, MemoryError) as error:
-        return report_error(translate(error), usage_errors, args.debug)
+        return report_error(translate(error), usage_errors, args.debug, parser.prog)

@@ -28,8 +28,8 @@ __all__ = ['MIXED_PRECISION', 'TIConfigError', 'TIConfig', 'PerExampleError', 'p
            'per_example_grads', 'TIInputs', 'captions_of', 'prepare_ti', 'held_out_loss', 'make_optimizer',
            'autocast_context', 'training_mode', 'MicroBatch', 'Step', 'micro_batches', 'per_example_step',
            'sum_into_rows', 'Callback', 'TILoop', 'ProgressCallback', 'ValidationCallback', 'TIResult', 'run_meta',
-           'check_resolution', 'shuffled_batches', 'render_validation_images', 'TrainingOptions', 'ShuffledSteps',
-           'sharded_steps', 'shared_embedding_loop', 'loop_result', 'train_ti', 'train_per_image_ti',
+           'check_resolution', 'shuffled_batches', 'render_validation_images', 'TrainingOptions', 'check_step_size',
+           'ShuffledSteps', 'sharded_steps', 'shared_embedding_loop', 'loop_result', 'train_ti', 'train_per_image_ti',
            'train_record_group']
 
 # %% ../nbs/03_ti.ipynb #c4858651
@@ -628,6 +628,17 @@ class TrainingOptions:
     per_image_batch_size: int = 8             # dpagg-ti: per-image TIs trained side by side
     save_per_image: str | None = None         # dpagg-ti: ALSO write the per-image embeddings here (NOT private)
 
+# %% ../nbs/03_ti.ipynb #84d51101
+def check_step_size(config: TIConfig, n: int) -> int:
+    "Plain TI's step size (`train_batch_size × gradient_accumulation_steps` distinct images), refused above n."
+    step_size = config.train_batch_size * config.gradient_accumulation_steps
+    if step_size > n:
+        raise TIConfigError(
+            f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {n} images (an image appears at '
+            'most once per step); lower them, or raise augmentation_multiplicity to see each image under more draws'
+        )
+    return step_size
+
 # %% ../nbs/03_ti.ipynb #c8e47ff3
 class ShuffledSteps:
     "Plain TI's steps: fixed-size batches from shuffled passes, one draw generator shared in order (ε = ∞ only)."
@@ -684,18 +695,12 @@ def loop_result(loop: TILoop, **fields: Any) -> TIResult:
 # %% ../nbs/03_ti.ipynb #08163f0e
 def train_ti(pipe: Any, dataset: Any, config: TIConfig, progress: bool = True) -> TIResult:
     "Plain (non-private) Textual Inversion: one shared embedding trained with AdamW on the SD loss."
-    step_size = config.train_batch_size * config.gradient_accumulation_steps
-    if step_size > len(records_of(dataset)):
-        raise TIConfigError(
-            f'train_batch_size × gradient_accumulation_steps = {step_size} exceeds the {len(records_of(dataset))} '
-            'images (an image appears at most once per step); lower them, or raise augmentation_multiplicity to see '
-            'each image under more draws'
-        )
+    n = len(records_of(dataset))
+    step_size = check_step_size(config, n)
     bar = tqdm(total=config.max_train_steps, desc='TI', disable=not progress)
     postfix = lambda loop: dict(loss=f'{loop.losses[-1]:.4f}', lr=f'{loop.schedule.get_last_lr()[0]:.2e}')
     loop = shared_embedding_loop(pipe, dataset, config,
-                                 sharded_steps(ShuffledSteps(len(records_of(dataset)), step_size, config.seed),
-                                               config.train_batch_size),
+                                 sharded_steps(ShuffledSteps(n, step_size, config.seed), config.train_batch_size),
                                  lambda step, total, stats: total / step_size,
                                  callbacks=[ProgressCallback(bar, postfix=postfix), ValidationCallback()])
     loop.fit(config.max_train_steps); bar.close()
